@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import LoadError
 from . import nvidia, tf, torch_files
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, read_file
 
 __all__ = ["Checkpoint", "read_checkpoint", "sniff"]
 
@@ -57,12 +57,7 @@ def read_checkpoint(path: str | Path, network: str | None = None, resolution: in
         LoadError: the file cannot be read, is not a supported checkpoint, or is refused as unsafe.
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise LoadError(f"{path}: cannot read the file ({e.strerror or e})") from None
-    if not data:
-        raise LoadError(f"{path}: the file is empty")
+    data = read_file(path)
     kind = sniff(data)
     if kind == "nvidia":
         return nvidia.load(path, data, network, resolution)

@@ -28,7 +28,7 @@ import torch
 
 from ..errors import LoadError
 from ..networks.progan import Generator
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, pick_generator
 
 SOURCE = "akanimax-pro-gan-pytorch"
 FORMAT = "akanimax-save-info"
@@ -71,11 +71,7 @@ def convert_state(sd: Mapping[str, torch.Tensor], num_blocks: int) -> dict[str, 
 
 def load(path: Path, obj: dict, network: str | None = None, resolution: int | None = None) -> Checkpoint:
     generators = tuple(k for k in GENERATORS if _is_generator(obj.get(k)))
-    name = network or generators[0]
-    if name not in generators:
-        if name in obj and name in OTHER_NETWORKS:
-            raise LoadError(f"{path}: network {name!r} is not a generator (generators: {', '.join(generators)})")
-        raise LoadError(f"{path}: no network {name!r} in the file (it has: {', '.join(generators)})")
+    name = pick_generator(path, obj, network, generators, OTHER_NETWORKS)
     entry = obj[name]
     conf = entry.get("conf") if isinstance(entry.get("conf"), Mapping) else {}
     sd = entry["state_dict"]

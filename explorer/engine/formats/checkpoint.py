@@ -1,10 +1,19 @@
-"""What every format reader hands back: our generator module plus what the file said about it."""
+"""What every format reader hands back: our generator module plus what the file said about it; and the
+small steps several readers share."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import torch
 from torch import nn
+
+from ..errors import LoadError
+
+W_AVG_SAMPLES = 10_000  # z drawn to estimate the average w of a file that stores none
+W_AVG_SEED = 0          # their torch seed
 
 
 @dataclass
@@ -21,3 +30,56 @@ class Checkpoint:
     notes: list[str] = field(default_factory=list)  # Anything a user should know (guesses, estimates).
     resolution_guessed: bool = False  # The file does not record its resolution; it was guessed.
     w_avg_estimated: bool = False     # The file holds no average w; it was estimated.
+
+
+def read_file(path: Path, data: bytes | None = None) -> bytes:
+    """The file's bytes (`data` when they were already read), refused with a LoadError when unreadable or empty."""
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise LoadError(f"{path}: cannot read the file ({e.strerror or e})") from None
+    if not data:
+        raise LoadError(f"{path}: the file is empty")
+    return data
+
+
+def pick_generator(path: Path, obj: Mapping, network: str | None, generators: Sequence[str],
+                   others: Sequence[str]) -> str:
+    """The requested network (None: the first of `generators`), refused unless it is one of them;
+    `others` are the file's known non-generator entries, named as such in the message."""
+    name = network or generators[0]
+    if name not in generators:
+        if name in obj and name in others:
+            raise LoadError(f"{path}: network {name!r} is not a generator (generators: {', '.join(generators)})")
+        raise LoadError(f"{path}: no network {name!r} in the file (it has: {', '.join(generators)})")
+    return name
+
+
+@torch.no_grad()
+def estimate_w_avg(mapping: nn.Module, num: int = W_AVG_SAMPLES, seed: int = W_AVG_SEED) -> torch.Tensor:
+    """The mean of the mapping's w over `num` standard-normal z drawn from torch seed `seed`: [w_dim],
+    deterministic. For files that store no average w."""
+    gen = torch.Generator().manual_seed(seed)
+    total = torch.zeros([mapping.w_dim], dtype=torch.float64)
+    for start in range(0, num, 1000):
+        z = torch.randn([min(1000, num - start), mapping.z_dim], generator=gen)  # [NZ]
+        total += mapping(z, None)[:, 0].sum(dim=0).double()
+    return (total / num).to(torch.float32)
+
+
+def load_state(path: Path, generator: nn.Module, state: dict[str, torch.Tensor], what: str,
+               keep: tuple[str, ...] = ()) -> None:
+    """Load `state` into `generator` strictly. The generator's own entries whose names end with one of
+    `keep` (what the file does not hold) stay as built where `state` lacks them; they are added to it.
+
+    Raises:
+        LoadError: '<path>: <what> (<why>)' when the tensors do not fit.
+    """
+    for key, value in generator.state_dict().items():
+        if key not in state and key.endswith(keep):
+            state[key] = value
+    try:
+        generator.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise LoadError(f"{path}: {what} ({e})") from None

@@ -26,7 +26,7 @@ import torch
 
 from ..errors import LoadError
 from ..networks.progan import Generator
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, pick_generator
 
 SOURCE = "facebookresearch-pgan"
 FORMAT = "pgan-zoo-checkpoint"
@@ -88,11 +88,7 @@ def convert_state(sd: Mapping[str, torch.Tensor], num_scales: int, equalized: bo
 
 def load(path: Path, obj: dict, network: str | None = None, resolution: int | None = None) -> Checkpoint:
     generators = tuple(k for k in GENERATORS if isinstance(obj.get(k), Mapping))
-    name = network or generators[0]
-    if name not in generators:
-        if name in obj and name in OTHER_NETWORKS:
-            raise LoadError(f"{path}: network {name!r} is not a generator (generators: {', '.join(generators)})")
-        raise LoadError(f"{path}: no network {name!r} in the file (it has: {', '.join(generators)})")
+    name = pick_generator(path, obj, network, generators, OTHER_NETWORKS)
     sd = obj[name]
     cfg = obj.get("config")
     cfg = cfg if isinstance(cfg, PGANConfig) else PGANConfig()

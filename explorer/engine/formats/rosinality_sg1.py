@@ -35,15 +35,15 @@ import torch
 
 from ..errors import LoadError
 from ..networks import stylegan1
-from .checkpoint import Checkpoint
+from .checkpoint import W_AVG_SAMPLES, W_AVG_SEED, Checkpoint, estimate_w_avg, load_state
+from .tensor_table import TensorTable
 
 SOURCE = "rosinality-style-based-gan-pytorch"
 NETWORKS = ("g_running", "generator")  # generator state dicts of a train_step checkpoint, default first
 FORMATS = {"bare": "torch-state-dict", "train_step": "rosinality-sg1-train-step"}
 MARKER = "generator.progression.0.conv1.input"  # the constant input: in every StyledGenerator state dict
-W_AVG_SAMPLES = 10_000
-W_AVG_SEED = 0
 NOISE_SEED = 0
+LAYOUT = "StyleGAN"  # what error messages say was expected
 RESOLUTIONS = tuple(2**i for i in range(2, 11))  # 4 .. 1024, the most a rosinality file can hold
 
 # The constants of rosinality's layers (see the module notes).
@@ -85,54 +85,24 @@ def _pick(path: Path, obj: Mapping, network: str | None) -> tuple[str, Mapping, 
     return name, obj[name], generators, FORMATS["train_step"]
 
 
-class _State:
-    """One state dict as float32 tensors, remembering which were used so that leftovers can be reported."""
-
-    def __init__(self, path: Path, name: str, sd: Mapping):
-        self.path, self.name, self.used, self.sd = path, name, set(), {}
-        for k, v in sd.items():
-            if not isinstance(v, torch.Tensor):
-                raise LoadError(f"{path}: {name}[{k!r}] is a {type(v).__name__}, not a tensor")
-            self.sd[str(k)] = v.detach().to(torch.float32).contiguous()
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.sd
-
-    def __getitem__(self, key: str) -> torch.Tensor:
-        if key not in self.sd:
-            raise LoadError(f"{self.path}: {self.name} has no tensor {key!r}; not a StyleGAN layout this "
-                            f"program knows")
-        self.used.add(key)
-        return self.sd[key]
-
-    def ignore(self, pattern: str) -> None:
-        self.used |= {k for k in self.sd if re.fullmatch(pattern, k)}
-
-    def check_all_used(self) -> None:
-        left = sorted(set(self.sd) - self.used)
-        if left:
-            raise LoadError(f"{self.path}: {self.name} has tensors this program does not know how to use: "
-                            f"{', '.join(left[:6])}{' ...' if len(left) > 6 else ''}")
-
-
-def _num_blocks(sd: _State) -> int:
+def _num_blocks(sd: TensorTable) -> int:
     n = 0
     while f"generator.progression.{n}.conv2.conv.weight_orig" in sd:
         n += 1
     return n
 
 
-def _is_fused(sd: _State, i: int) -> bool:
+def _is_fused(sd: TensorTable, i: int) -> bool:
     return f"generator.progression.{i}.conv1.0.weight" in sd
 
 
-def _trained_blocks(sd: _State, num_blocks: int) -> int:
+def _trained_blocks(sd: TensorTable, num_blocks: int) -> int:
     """How many blocks moved away from their initial state (zero biases and noise strengths)."""
     for i in range(num_blocks - 1, -1, -1):
         p = f"generator.progression.{i}"
         keys = [f"{p}.noise1.weight_orig", f"{p}.noise2.weight_orig", f"{p}.conv2.conv.bias",
                 f"{p}.conv1.0.bias", f"{p}.conv1.1.conv.bias", f"generator.to_rgb.{i}.conv.bias"]
-        if any(k in sd.sd and bool(sd.sd[k].any()) for k in keys):
+        if any(k in sd.tensors and bool(sd.tensors[k].any()) for k in keys):
             return i + 1
     return num_blocks
 
@@ -150,7 +120,8 @@ def resolution_hint(filename: str) -> int | None:
     return found.pop() if len(found) == 1 else None
 
 
-def choose_resolution(path: Path, sd: _State, num_blocks: int, resolution: int | None) -> tuple[int, bool, list[str]]:
+def choose_resolution(path: Path, sd: TensorTable, num_blocks: int,
+                      resolution: int | None) -> tuple[int, bool, list[str]]:
     """(resolution, guessed?, notes): the one given, else a clear hint in the file name, else a guess:
     the largest block whose parameters moved from their initial values (rosinality starts biases and
     noise strengths at 0, and a block is only trained once progressive growing reaches it), which
@@ -171,7 +142,7 @@ def choose_resolution(path: Path, sd: _State, num_blocks: int, resolution: int |
                          f"pass the resolution it was trained to if that is wrong"]
 
 
-def _state_dict(sd: _State, num_blocks: int, n_mlp: int) -> dict[str, torch.Tensor]:
+def _state_dict(sd: TensorTable, num_blocks: int, n_mlp: int) -> dict[str, torch.Tensor]:
     """The file's tensors under our module's names: the whole name mapping in one place."""
     state = {}
 
@@ -210,17 +181,6 @@ def _state_dict(sd: _State, num_blocks: int, n_mlp: int) -> dict[str, torch.Tens
 
 
 @torch.no_grad()
-def estimate_w_avg(mapping: torch.nn.Module, num: int = W_AVG_SAMPLES, seed: int = W_AVG_SEED) -> torch.Tensor:
-    """The mean of the mapping's w over `num` standard-normal z drawn from torch seed `seed`: [w_dim]."""
-    gen = torch.Generator().manual_seed(seed)
-    total = torch.zeros([mapping.w_dim], dtype=torch.float64)
-    for start in range(0, num, 1000):
-        z = torch.randn([min(1000, num - start), mapping.z_dim], generator=gen)  # [NZ]
-        total += mapping(z)[:, 0].sum(dim=0).double()
-    return (total / num).to(torch.float32)
-
-
-@torch.no_grad()
 def constant_noise(generator: stylegan1.Generator, seed: int = NOISE_SEED) -> dict[str, torch.Tensor]:
     """One unit-noise map per block, drawn from torch seed `seed` in block order, for both its layers."""
     gen = torch.Generator().manual_seed(seed)
@@ -245,7 +205,7 @@ def load(path: Path, obj: Mapping, network: str | None = None, resolution: int |
         LoadError: an unknown network, a resolution the file cannot render, or tensors that do not fit.
     """
     name, raw, generators, fmt = _pick(path, obj, network)
-    sd = _State(path, name, raw)
+    sd = TensorTable.from_state_dict(path, name, raw, LAYOUT)
     num_in_file = _num_blocks(sd)
     if num_in_file == 0:
         raise LoadError(f"{path}: {name} has no progression blocks")
@@ -258,14 +218,15 @@ def load(path: Path, obj: Mapping, network: str | None = None, resolution: int |
         n_mlp += 1
     if n_mlp == 0:
         raise LoadError(f"{path}: {name} has no mapping layers")
-    w_dim, z_dim = sd.sd["style.1.linear.weight_orig"].shape
-    channels = [int(sd.sd[f"generator.progression.{i}.conv2.conv.weight_orig"].shape[0]) for i in range(num_blocks)]
+    w_dim, z_dim = sd.tensors["style.1.linear.weight_orig"].shape
+    channels = [int(sd.tensors[f"generator.progression.{i}.conv2.conv.weight_orig"].shape[0])
+                for i in range(num_blocks)]
     fused = [4 * 2**i for i in range(1, num_in_file) if _is_fused(sd, i)]
     config = dict(
         z_dim=int(z_dim),
         w_dim=int(w_dim),
         img_resolution=img_resolution,
-        img_channels=int(sd.sd[f"generator.to_rgb.{num_blocks - 1}.conv.weight_orig"].shape[0]),
+        img_channels=int(sd.tensors[f"generator.to_rgb.{num_blocks - 1}.conv.weight_orig"].shape[0]),
         mapping_kwargs=dict(num_layers=n_mlp, layer_features=int(w_dim), activation="lrelu", lr_multiplier=1.0),
         channels=channels,
         fused_up_min_res=min(fused) if fused else None,
@@ -287,10 +248,7 @@ def load(path: Path, obj: Mapping, network: str | None = None, resolution: int |
     for i in range(num_blocks - 1):  # the lower-resolution outputs of progressive growing
         sd.ignore(rf"generator\.to_rgb\.{i}\..*")
     sd.check_all_used()
-    try:
-        generator.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise LoadError(f"{path}: {name}'s tensors do not fit our StyleGAN generator ({e})") from None
+    load_state(path, generator, state, f"{name}'s tensors do not fit our StyleGAN generator")
     generator.mapping.w_avg.copy_(estimate_w_avg(generator.mapping))
 
     notes += [

@@ -24,7 +24,6 @@ follow `channel_base // res`).
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,14 +32,14 @@ import torch
 
 from ..errors import LoadError
 from ..networks import stylegan2
-from .checkpoint import Checkpoint
+from .checkpoint import W_AVG_SAMPLES, W_AVG_SEED, Checkpoint, estimate_w_avg, load_state
+from .tensor_table import TensorTable
 
 SOURCE = "rosinality-stylegan2-pytorch"
 NETWORKS = ("g_ema", "g")  # generator state dicts of a checkpoint, the default first
 SAFE_GLOBALS = [argparse.Namespace]  # train.py's `args`: a plain attribute bag
 LR_MAPPING = 0.01  # rosinality's `lr_mlp`, not recorded in the files; its scripts never change it
-W_AVG_SAMPLES = 10_000
-W_AVG_SEED = 0
+LAYOUT = "StyleGAN2"  # what error messages say was expected
 UP_GAIN = 4  # factor ** 2 of the 2x up-sampling kernels
 
 
@@ -61,38 +60,7 @@ def _format(obj: Mapping) -> str:
     return "rosinality-checkpoint"
 
 
-class _State:
-    """The file's state dict, remembering which tensors were used so that leftovers can be reported."""
-
-    def __init__(self, path: Path, name: str, sd: Mapping):
-        self.path, self.name, self.used = path, name, set()
-        self.sd = {}
-        for k, v in sd.items():
-            if not isinstance(v, torch.Tensor):
-                raise LoadError(f"{path}: {name}[{k!r}] is a {type(v).__name__}, not a tensor")
-            self.sd[str(k)] = v.detach().to(torch.float32).contiguous()  # converter output is non-contiguous
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.sd
-
-    def __getitem__(self, key: str) -> torch.Tensor:
-        if key not in self.sd:
-            raise LoadError(f"{self.path}: {self.name} has no tensor {key!r}; "
-                            f"not a StyleGAN2 layout this program knows")
-        self.used.add(key)
-        return self.sd[key]
-
-    def count(self, pattern: str) -> int:
-        return sum(1 for k in self.sd if re.fullmatch(pattern, k))
-
-    def check_all_used(self) -> None:
-        left = sorted(set(self.sd) - self.used)
-        if left:
-            raise LoadError(f"{self.path}: {self.name} has tensors this program does not know how to use: "
-                            f"{', '.join(left[:6])}{' ...' if len(left) > 6 else ''}")
-
-
-def _styled_conv(state: dict, ours: str, sd: _State, theirs: str) -> None:
+def _styled_conv(state: dict, ours: str, sd: TensorTable, theirs: str) -> None:
     """StyledConv -> SynthesisLayer (without the noise map, which lives in `noises`)."""
     state[f"{ours}.weight"] = sd[f"{theirs}.conv.weight"][0]  # [1OIkk] -> [OIkk]
     state[f"{ours}.affine.weight"] = sd[f"{theirs}.conv.modulation.weight"]
@@ -103,24 +71,13 @@ def _styled_conv(state: dict, ours: str, sd: _State, theirs: str) -> None:
         state[f"{ours}.resample_filter"] = sd[f"{theirs}.conv.blur.kernel"] / UP_GAIN
 
 
-def _to_rgb(state: dict, block: str, sd: _State, theirs: str) -> None:
+def _to_rgb(state: dict, block: str, sd: TensorTable, theirs: str) -> None:
     state[f"{block}.torgb.weight"] = sd[f"{theirs}.conv.weight"][0]
     state[f"{block}.torgb.affine.weight"] = sd[f"{theirs}.conv.modulation.weight"]
     state[f"{block}.torgb.affine.bias"] = sd[f"{theirs}.conv.modulation.bias"]
     state[f"{block}.torgb.bias"] = sd[f"{theirs}.bias"].reshape(-1)
     if f"{theirs}.upsample.kernel" in sd:
         state[f"{block}.resample_filter"] = sd[f"{theirs}.upsample.kernel"] / UP_GAIN
-
-
-@torch.no_grad()
-def estimate_w_avg(mapping: torch.nn.Module, num: int = W_AVG_SAMPLES, seed: int = W_AVG_SEED) -> torch.Tensor:
-    """The mean of the mapping's w over `num` standard-normal z drawn from `seed`: [w_dim], deterministic."""
-    gen = torch.Generator().manual_seed(seed)
-    total = torch.zeros([mapping.w_dim], dtype=torch.float64)
-    for start in range(0, num, 1000):
-        z = torch.randn([min(1000, num - start), mapping.z_dim], generator=gen)  # [NZ]
-        total += mapping(z, None)[:, 0].sum(dim=0).double()
-    return (total / num).to(torch.float32)
 
 
 def _args(obj: Mapping) -> dict:
@@ -149,7 +106,7 @@ def load(path: Path, obj: Mapping, network: str | None = None, resolution: int |
     name = network if network is not None else networks[0]
     if name not in networks:
         raise LoadError(f"{path}: no generator network {name!r} in the file (it has: {', '.join(networks)})")
-    sd = _State(path, name, obj[name])
+    sd = TensorTable.from_state_dict(path, name, obj[name], LAYOUT)
     args = _args(obj)
     if args.get("arch", "stylegan2") != "stylegan2":
         raise LoadError(f"{path}: a rosinality {args['arch']!r} checkpoint; only 'stylegan2' is supported")
@@ -183,7 +140,7 @@ def load(path: Path, obj: Mapping, network: str | None = None, resolution: int |
                         f"not {resolution}x{resolution}")
     taps = [1, 3, 3, 1]
     if "convs.0.conv.blur.kernel" in sd:  # our filter buffers are replaced by the file's; the length matters
-        taps = sd.sd["convs.0.conv.blur.kernel"].sum(dim=1).tolist()
+        taps = sd.tensors["convs.0.conv.blur.kernel"].sum(dim=1).tolist()
 
     config = dict(
         z_dim=int(z_dim), c_dim=0, w_dim=int(w_dim), img_resolution=int(img_resolution),
@@ -231,13 +188,8 @@ def load(path: Path, obj: Mapping, network: str | None = None, resolution: int |
                      f"(seed {W_AVG_SEED}); truncated images differ slightly from rosinality's mean_latent()")
 
     # What the file does not hold stays as built: conv1's unused filters, and w_avg until estimated.
-    for key, value in generator.state_dict().items():
-        if key.endswith("resample_filter") or key == "mapping.w_avg":
-            state.setdefault(key, value)
-    try:
-        generator.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise LoadError(f"{path}: {name} does not fit our StyleGAN2 generator ({e})") from None
+    load_state(path, generator, state, f"{name} does not fit our StyleGAN2 generator",
+               keep=("resample_filter", "mapping.w_avg"))
     if w_avg_estimated:
         generator.mapping.w_avg.copy_(estimate_w_avg(generator.mapping))
     return Checkpoint(generator=generator, family="stylegan2", source=SOURCE, format=_format(obj), config=config,

@@ -20,6 +20,7 @@ import torch
 from numpy._core import multiarray
 
 from ..errors import LoadError
+from .checkpoint import read_file
 
 
 class RecordDict(dict):
@@ -137,13 +138,7 @@ def restricted_load(
         LoadError: the file is empty, truncated, not a pickle, or names anything not allowed.
     """
     path = Path(path)
-    if data is None:
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise LoadError(f"{path}: cannot read the file ({e.strerror or e})") from None
-    if not data:
-        raise LoadError(f"{path}: the file is empty")
+    data = read_file(path, data)
     table = {**DATA_GLOBALS, **(allowed or {})}
     try:
         return _RestrictedUnpickler(io.BytesIO(data), table, prefixes or {}).load()

@@ -26,6 +26,7 @@ import torch
 from ..errors import LoadError
 from ..networks.progan import Generator
 from .checkpoint import Checkpoint
+from .tensor_table import numpy_tensor
 from .tf_pickle import TFNetwork
 
 SOURCE = "tkarras-progan-tf"
@@ -41,10 +42,6 @@ def _conv_up(w: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(w.transpose(2, 3, 0, 1)))
 
 
-def _t(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.array(a, dtype=np.float32))
-
-
 def convert_state(v: dict[str, np.ndarray], block_resolutions: list[int], fused: bool) -> dict[str, torch.Tensor]:
     """The TF variables as our module's state dict (see the table in the module docstring)."""
     final = block_resolutions[-1]
@@ -53,20 +50,20 @@ def convert_state(v: dict[str, np.ndarray], block_resolutions: list[int], fused:
         tf, ours = f"{res}x{res}", f"synthesis.b{res}"
         if res == 4:
             channels = v["4x4/Dense/bias"].shape[0]
-            state[f"{ours}.dense.weight"] = _t(v["4x4/Dense/weight"].T)  # [C*16, in]
-            state[f"{ours}.dense.bias"] = _t(np.repeat(v["4x4/Dense/bias"], 16))  # per channel -> per feature
+            state[f"{ours}.dense.weight"] = numpy_tensor(v["4x4/Dense/weight"].T)  # [C*16, in]
+            state[f"{ours}.dense.bias"] = numpy_tensor(np.repeat(v["4x4/Dense/bias"], 16))  # per channel -> per feature
             assert state[f"{ours}.dense.bias"].shape[0] == channels * 16
             state[f"{ours}.conv.weight"] = _conv(v[f"{tf}/Conv/weight"])
-            state[f"{ours}.conv.bias"] = _t(v[f"{tf}/Conv/bias"])
+            state[f"{ours}.conv.bias"] = numpy_tensor(v[f"{tf}/Conv/bias"])
         else:
             up = "Conv0_up" if fused else "Conv0"
             state[f"{ours}.conv0.weight"] = (_conv_up if fused else _conv)(v[f"{tf}/{up}/weight"])
-            state[f"{ours}.conv0.bias"] = _t(v[f"{tf}/{up}/bias"])
+            state[f"{ours}.conv0.bias"] = numpy_tensor(v[f"{tf}/{up}/bias"])
             state[f"{ours}.conv1.weight"] = _conv(v[f"{tf}/Conv1/weight"])
-            state[f"{ours}.conv1.bias"] = _t(v[f"{tf}/Conv1/bias"])
+            state[f"{ours}.conv1.bias"] = numpy_tensor(v[f"{tf}/Conv1/bias"])
         lod = int(math.log2(final)) - int(math.log2(res))
         state[f"{ours}.torgb.weight"] = _conv(v[f"ToRGB_lod{lod}/weight"])
-        state[f"{ours}.torgb.bias"] = _t(v[f"ToRGB_lod{lod}/bias"])
+        state[f"{ours}.torgb.bias"] = numpy_tensor(v[f"ToRGB_lod{lod}/bias"])
     return state
 
 

@@ -24,10 +24,12 @@ import torch
 
 from ..errors import LoadError
 from ..networks import stylegan1
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, load_state
+from .tensor_table import TensorTable, numpy_tensor
 from .tf_pickle import TFNetwork
 
 SOURCE = "nvlabs-stylegan-tf"
+LAYOUT = "StyleGAN"  # what error messages say was expected
 FUSED_AUTO_MIN_RES = 128  # fused_scale='auto': the up-conv is fused when its output is >= 128 px.
 G_STYLE_TRUNCATION = (0.7, 8)  # G_style's own default truncation_psi and truncation_cutoff.
 
@@ -44,36 +46,6 @@ CHECKED_KWARGS = {
     "fmap_base", "fmap_decay", "fmap_max", "use_wscale", "use_styles", "const_input_layer", "use_noise",
     "nonlinearity", "use_pixel_norm", "use_instance_norm", "blur_filter", "fused_scale",
 }
-
-
-def _tensor(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
-
-
-class _Variables:
-    """A component's variables, remembering which were used so that leftovers can be reported."""
-
-    def __init__(self, path: Path, net: TFNetwork):
-        self.path, self.net, self.vars, self.used = path, net, net.variables, set()
-
-    def __contains__(self, name: str) -> bool:
-        return name in self.vars
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self.vars:
-            raise LoadError(f"{self.path}: {self.net.name} has no variable {name!r}; not a StyleGAN layout "
-                            f"this program knows")
-        self.used.add(name)
-        return self.vars[name]
-
-    def ignore(self, pattern: str) -> None:
-        self.used |= {k for k in self.vars if re.fullmatch(pattern, k)}
-
-    def check_all_used(self) -> None:
-        left = sorted(set(self.vars) - self.used)
-        if left:
-            raise LoadError(f"{self.path}: {self.net.name} has variables this program does not know how to use: "
-                            f"{', '.join(left[:6])}{' ...' if len(left) > 6 else ''}")
 
 
 def _components(path: Path, net: TFNetwork) -> tuple[TFNetwork, TFNetwork]:
@@ -106,16 +78,16 @@ def _check_variant(path: Path, kw: dict) -> None:
         raise LoadError(f"{path}: conditional TF StyleGAN models (label_size > 0) are not supported")
 
 
-def _state_dict(sv: _Variables, mv: _Variables, gv: _Variables, num_mapping: int, resolutions: list[int],
+def _state_dict(sv: TensorTable, mv: TensorTable, gv: TensorTable, num_mapping: int, resolutions: list[int],
                 use_noise: bool) -> dict[str, torch.Tensor]:
     """The file's variables under our module's names: the whole name mapping in one place."""
     state = {}
 
     # Mapping: Dense<i> -> fc<i>; dlatent_avg -> w_avg.
     for i in range(num_mapping):
-        state[f"mapping.fc{i}.weight"] = _tensor(mv[f"Dense{i}/weight"].T)  # [out, in]
-        state[f"mapping.fc{i}.bias"] = _tensor(mv[f"Dense{i}/bias"] / math.sqrt(2))  # see the module notes
-    state["mapping.w_avg"] = _tensor(gv["dlatent_avg"])
+        state[f"mapping.fc{i}.weight"] = numpy_tensor(mv[f"Dense{i}/weight"].T)  # [out, in]
+        state[f"mapping.fc{i}.bias"] = numpy_tensor(mv[f"Dense{i}/bias"] / math.sqrt(2))  # see the module notes
+    state["mapping.w_avg"] = numpy_tensor(gv["dlatent_avg"])
 
     # Synthesis: per resolution the first layer (Const at 4x4, Conv0_up above) and the second.
     noise_index = 0
@@ -125,24 +97,24 @@ def _state_dict(sv: _Variables, mv: _Variables, gv: _Variables, num_mapping: int
                  {"conv0": f"{tf}/Conv0_up", "conv1": f"{tf}/Conv1"}
         if res == 4:
             const = sv[f"{tf}/Const/const"]  # [1CHW]
-            state[f"{ours}.const"] = _tensor(const.reshape(const.shape[1:]))
+            state[f"{ours}.const"] = numpy_tensor(const.reshape(const.shape[1:]))
         for name, scope in layers.items():
             layer = f"{ours}.{name}"
             if not scope.endswith("/Const"):
-                state[f"{layer}.weight"] = _tensor(sv[f"{scope}/weight"].transpose(3, 2, 0, 1))  # HWIO -> OIHW
-            state[f"{layer}.bias"] = _tensor(sv[f"{scope}/bias"])
-            state[f"{layer}.affine.weight"] = _tensor(sv[f"{scope}/StyleMod/weight"].T)  # [2C, w_dim]
-            state[f"{layer}.affine.bias"] = _tensor(sv[f"{scope}/StyleMod/bias"])
+                state[f"{layer}.weight"] = numpy_tensor(sv[f"{scope}/weight"].transpose(3, 2, 0, 1))  # HWIO -> OIHW
+            state[f"{layer}.bias"] = numpy_tensor(sv[f"{scope}/bias"])
+            state[f"{layer}.affine.weight"] = numpy_tensor(sv[f"{scope}/StyleMod/weight"].T)  # [2C, w_dim]
+            state[f"{layer}.affine.bias"] = numpy_tensor(sv[f"{scope}/StyleMod/bias"])
             if use_noise:
-                state[f"{layer}.noise_strength"] = _tensor(sv[f"{scope}/Noise/weight"])
+                state[f"{layer}.noise_strength"] = numpy_tensor(sv[f"{scope}/Noise/weight"])
                 noise = sv[f"noise{noise_index}"]  # [11HW]
-                state[f"{layer}.noise_const"] = _tensor(noise.reshape(noise.shape[-2:]))
+                state[f"{layer}.noise_const"] = numpy_tensor(noise.reshape(noise.shape[-2:]))
                 noise_index += 1
 
     # The image: the full-resolution ToRGB.
     rgb = f"synthesis.b{resolutions[-1]}.torgb"
-    state[f"{rgb}.weight"] = _tensor(sv["ToRGB_lod0/weight"].transpose(3, 2, 0, 1))  # [3C11]
-    state[f"{rgb}.bias"] = _tensor(sv["ToRGB_lod0/bias"])
+    state[f"{rgb}.weight"] = numpy_tensor(sv["ToRGB_lod0/weight"].transpose(3, 2, 0, 1))  # [3C11]
+    state[f"{rgb}.bias"] = numpy_tensor(sv["ToRGB_lod0/bias"])
     return state
 
 
@@ -161,21 +133,21 @@ def build(path: Path, net: TFNetwork, resolution: int | None = None) -> Checkpoi
     syn_kw, map_kw = syn_net.static_kwargs, map_net.static_kwargs
     kw = {**net.static_kwargs, **map_kw, **syn_kw}
     _check_variant(path, kw)
-    sv, mv, gv = _Variables(path, syn_net), _Variables(path, map_net), _Variables(path, net)
+    sv, mv, gv = (TensorTable.from_tf(path, n, LAYOUT) for n in (syn_net, map_net, net))
     notes = []
     unknown = sorted(set(kw) - RUNTIME_KWARGS - CHECKED_KWARGS)
     if unknown:
         notes.append(f"static kwargs not interpreted: {', '.join(unknown)}")
 
     # Mapping: layer count and widths from the variables.
-    num_mapping = len([k for k in mv.vars if re.fullmatch(r"Dense\d+/weight", k)])
+    num_mapping = mv.count(r"Dense\d+/weight")
     if num_mapping == 0:
         raise LoadError(f"{path}: the mapping network has no dense layers")
     z_dim, layer_features = mv["Dense0/weight"].shape
     w_dim = mv[f"Dense{num_mapping - 1}/weight"].shape[1]
 
     # Synthesis: blocks, widths, resolution.
-    res_seen = [int(m.group(1)) for k in sv.vars if (m := re.fullmatch(r"(\d+)x\1/Conv1?/weight", k))]
+    res_seen = [int(m.group(1)) for k in sv.tensors if (m := re.fullmatch(r"(\d+)x\1/Conv1?/weight", k))]
     if 4 not in res_seen:
         raise LoadError(f"{path}: the synthesis network has no 4x4 block")
     img_resolution = max(res_seen)
@@ -231,13 +203,7 @@ def build(path: Path, net: TFNetwork, resolution: int | None = None) -> Checkpoi
     gv.check_all_used()
 
     # Our blur kernels are not TF variables: they stay as built from blur_filter.
-    for key, value in generator.state_dict().items():
-        if key not in state and key.endswith("blur_kernel"):
-            state[key] = value
-    try:
-        generator.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise LoadError(f"{path}: the TF StyleGAN variables do not fit our generator ({e})") from None
+    load_state(path, generator, state, "the TF StyleGAN variables do not fit our generator", keep=("blur_kernel",))
 
     psi, cutoff = (net.static_kwargs.get("truncation_psi", G_STYLE_TRUNCATION[0]),
                    net.static_kwargs.get("truncation_cutoff", G_STYLE_TRUNCATION[1]))

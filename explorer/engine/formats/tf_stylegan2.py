@@ -26,10 +26,12 @@ import torch
 from ..errors import LoadError
 from ..networks import stylegan2
 from ..ops import ACTIVATIONS
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, load_state
+from .tensor_table import TensorTable, numpy_tensor
 from .tf_pickle import TFNetwork
 
 SOURCE = "nvlabs-stylegan2-tf"
+LAYOUT = "StyleGAN2"  # what error messages say was expected
 SYNTHESIS_FUNCS = ("G_synthesis_stylegan2",)
 MAPPING_FUNCS = ("G_mapping",)
 ARCHITECTURES = ("orig", "skip", "resnet")
@@ -49,51 +51,24 @@ SHAPE_KWARGS = {
 }
 
 
-def _tensor(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
-
-
 def _conv_weight(w: np.ndarray, flip: bool = False) -> torch.Tensor:
     """TF HWIO [kh, kw, in, out] -> OIHW [out, in, kh, kw], optionally flipped in space."""
     w = w.transpose(3, 2, 0, 1)  # [OIkk]
-    return _tensor(w[:, :, ::-1, ::-1] if flip else w)
+    return numpy_tensor(w[:, :, ::-1, ::-1] if flip else w)
 
 
-class _Variables:
-    """A component's variables, remembering which were used so that leftovers can be reported."""
-
-    def __init__(self, path: Path, net: TFNetwork):
-        self.path, self.net, self.vars, self.used = path, net, net.variables, set()
-
-    def __contains__(self, name: str) -> bool:
-        return name in self.vars
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self.vars:
-            raise LoadError(f"{self.path}: {self.net.name} has no variable {name!r}; not a StyleGAN2 layout "
-                            f"this program knows")
-        self.used.add(name)
-        return self.vars[name]
-
-    def check_all_used(self) -> None:
-        left = sorted(set(self.vars) - self.used)
-        if left:
-            raise LoadError(f"{self.path}: {self.net.name} has variables this program does not know how to use: "
-                            f"{', '.join(left[:6])}{' ...' if len(left) > 6 else ''}")
-
-
-def _modulated(state: dict, prefix: str, v: _Variables, tf_prefix: str, flip: bool = False) -> None:
+def _modulated(state: dict, prefix: str, v: TensorTable, tf_prefix: str, flip: bool = False) -> None:
     """One modulated conv (SynthesisLayer or ToRGBLayer): weight, style affine and bias."""
     state[f"{prefix}.weight"] = _conv_weight(v[f"{tf_prefix}/weight"], flip)
-    state[f"{prefix}.affine.weight"] = _tensor(v[f"{tf_prefix}/mod_weight"].T)  # [in, w_dim]
-    state[f"{prefix}.affine.bias"] = _tensor(v[f"{tf_prefix}/mod_bias"] + 1)  # TF adds the 1 at run time
-    state[f"{prefix}.bias"] = _tensor(v[f"{tf_prefix}/bias"])
+    state[f"{prefix}.affine.weight"] = numpy_tensor(v[f"{tf_prefix}/mod_weight"].T)  # [in, w_dim]
+    state[f"{prefix}.affine.bias"] = numpy_tensor(v[f"{tf_prefix}/mod_bias"] + 1)  # TF adds the 1 at run time
+    state[f"{prefix}.bias"] = numpy_tensor(v[f"{tf_prefix}/bias"])
 
 
-def _noise(state: dict, prefix: str, v: _Variables, tf_prefix: str, index: int) -> None:
-    state[f"{prefix}.noise_strength"] = _tensor(v[f"{tf_prefix}/noise_strength"]).reshape([])
+def _noise(state: dict, prefix: str, v: TensorTable, tf_prefix: str, index: int) -> None:
+    state[f"{prefix}.noise_strength"] = numpy_tensor(v[f"{tf_prefix}/noise_strength"]).reshape([])
     noise = v[f"noise{index}"]
-    state[f"{prefix}.noise_const"] = _tensor(noise.reshape(noise.shape[-2:]))
+    state[f"{prefix}.noise_const"] = numpy_tensor(noise.reshape(noise.shape[-2:]))
 
 
 def _components(path: Path, net: TFNetwork) -> tuple[TFNetwork, TFNetwork]:
@@ -122,7 +97,7 @@ def build(path: Path, net: TFNetwork, resolution: int | None = None) -> Checkpoi
     """
     syn_net, map_net = _components(path, net)
     syn_kw, map_kw = syn_net.static_kwargs, map_net.static_kwargs
-    sv, mv = _Variables(path, syn_net), _Variables(path, map_net)
+    sv, mv = TensorTable.from_tf(path, syn_net, LAYOUT), TensorTable.from_tf(path, map_net, LAYOUT)
     notes = []
     unknown = sorted((set(syn_kw) | set(map_kw) | set(net.static_kwargs)) - RUNTIME_KWARGS - SHAPE_KWARGS)
     if unknown:
@@ -133,7 +108,7 @@ def build(path: Path, net: TFNetwork, resolution: int | None = None) -> Checkpoi
         raise LoadError(f"{path}: conditional TF StyleGAN2 models (label_size > 0) are not supported")
     if not map_kw.get("normalize_latents", True):
         raise LoadError(f"{path}: a mapping network without latent normalisation is not supported")
-    num_mapping = len([k for k in mv.vars if re.fullmatch(r"Dense\d+/weight", k)])
+    num_mapping = mv.count(r"Dense\d+/weight")
     if num_mapping == 0:
         raise LoadError(f"{path}: the mapping network has no dense layers")
     z_dim = mv["Dense0/weight"].shape[0]
@@ -144,7 +119,7 @@ def build(path: Path, net: TFNetwork, resolution: int | None = None) -> Checkpoi
         raise LoadError(f"{path}: unknown nonlinearity in {sorted(activations)}")
 
     # Synthesis: blocks and their widths.
-    res_log2 = [int(m.group(1)) for k in sv.vars if (m := re.fullmatch(r"(\d+)x\1/Conv1?/weight", k))]
+    res_log2 = [int(m.group(1)) for k in sv.tensors if (m := re.fullmatch(r"(\d+)x\1/Conv1?/weight", k))]
     if not res_log2 or min(res_log2) != 4:
         raise LoadError(f"{path}: the synthesis network has no 4x4 block")
     img_resolution = max(res_log2)
@@ -178,10 +153,10 @@ def build(path: Path, net: TFNetwork, resolution: int | None = None) -> Checkpoi
     # Variables -> our state dict.
     state = {}
     for i in range(num_mapping):
-        state[f"mapping.fc{i}.weight"] = _tensor(mv[f"Dense{i}/weight"].T)  # [out, in]
-        state[f"mapping.fc{i}.bias"] = _tensor(mv[f"Dense{i}/bias"])
+        state[f"mapping.fc{i}.weight"] = numpy_tensor(mv[f"Dense{i}/weight"].T)  # [out, in]
+        state[f"mapping.fc{i}.bias"] = numpy_tensor(mv[f"Dense{i}/bias"])
     if "dlatent_avg" in net.variables:
-        state["mapping.w_avg"] = _tensor(net.variables["dlatent_avg"])
+        state["mapping.w_avg"] = numpy_tensor(net.variables["dlatent_avg"])
     else:
         raise LoadError(f"{path}: the G_main network has no dlatent_avg")
     noise_index = 0
@@ -190,7 +165,7 @@ def build(path: Path, net: TFNetwork, resolution: int | None = None) -> Checkpoi
         layers = [("conv1", f"{t}/Conv", False)] if res == 4 else [("conv0", f"{t}/Conv0_up", True),
                                                                     ("conv1", f"{t}/Conv1", False)]
         if res == 4:
-            state[f"{b}.const"] = _tensor(sv[f"{t}/Const/const"].reshape(sv[f"{t}/Const/const"].shape[-3:]))
+            state[f"{b}.const"] = numpy_tensor(sv[f"{t}/Const/const"].reshape(sv[f"{t}/Const/const"].shape[-3:]))
         for name, tf_prefix, flip in layers:
             _modulated(state, f"{b}.{name}", sv, tf_prefix, flip)
             _noise(state, f"{b}.{name}", sv, tf_prefix, noise_index)
@@ -203,13 +178,7 @@ def build(path: Path, net: TFNetwork, resolution: int | None = None) -> Checkpoi
     mv.check_all_used()
 
     # Our FIR filter buffers are not TF variables: they stay as built from resample_kernel.
-    own = generator.state_dict()
-    for key, value in own.items():
-        if key not in state and key.endswith("resample_filter"):
-            state[key] = value
-    try:
-        generator.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise LoadError(f"{path}: the TF StyleGAN2 variables do not fit our generator ({e})") from None
+    load_state(path, generator, state, "the TF StyleGAN2 variables do not fit our generator",
+               keep=("resample_filter",))
     return Checkpoint(generator=generator, family="stylegan2", source=SOURCE, format="tf-legacy-pickle",
                       config=config, network=net.name, networks=(net.name,), notes=notes)

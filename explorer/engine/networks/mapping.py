@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..ops import bias_act
+from .common import check_labels
 
 
 def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
@@ -100,8 +101,7 @@ class MappingNetwork(nn.Module):
         if self.z_dim > 0:
             parts.append(normalize_2nd_moment(z.to(torch.float32)))  # [NZ]
         if self.c_dim > 0:
-            if c is None or c.shape[-1] != self.c_dim:
-                raise ValueError(f"this model is conditional: c must have shape [N, {self.c_dim}]")
+            check_labels(c, self.c_dim)
             parts.append(normalize_2nd_moment(self.embed(c.to(torch.float32))))  # [NE]
         x = torch.cat(parts, dim=1)
 

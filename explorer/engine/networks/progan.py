@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .common import BlockLayout, check_labels, check_synthesis_inputs
+
 OUTPUT_ACTIVATIONS = ("linear", "tanh")
 
 
@@ -146,7 +148,7 @@ class SynthesisBlock(nn.Module):
         return x
 
 
-class SynthesisNetwork(nn.Module):
+class SynthesisNetwork(BlockLayout):
     """ws [N, 1, w_dim] -> image [N, C, H, W]: the 4x4 block, one block per doubling, ToRGB."""
 
     def __init__(
@@ -180,10 +182,6 @@ class SynthesisNetwork(nn.Module):
             in_features = ch
 
     @property
-    def blocks(self) -> list[SynthesisBlock]:
-        return [getattr(self, f"b{res}") for res in self.block_resolutions]
-
-    @property
     def noise_layers(self) -> list[tuple[str, int]]:
         """ProGAN has no noise inputs."""
         return []
@@ -192,10 +190,6 @@ class SynthesisNetwork(nn.Module):
     def ws_resolutions(self) -> list[int]:
         """The one w feeds the 4x4 layer."""
         return [4]
-
-    @property
-    def layer_names(self) -> list[str]:
-        return [f"b{res}" for res in self.block_resolutions]
 
     def forward(
         self,
@@ -207,8 +201,7 @@ class SynthesisNetwork(nn.Module):
         force_fp32: bool = False,
     ) -> torch.Tensor:
         """ws [N, 1, w_dim] -> image [N, C, H, W]; the noise and transform arguments must be empty."""
-        if ws.ndim != 3 or ws.shape[1] != 1 or ws.shape[2] != self.w_dim:
-            raise ValueError(f"ws must have shape [N, 1, {self.w_dim}], got {list(ws.shape)}")
+        check_synthesis_inputs(ws, self.num_ws, self.w_dim)
         if noise is not None and any(n is not None for n in noise):
             raise ValueError("a ProGAN model has no noise inputs")
         if transform is not None:
@@ -265,8 +258,7 @@ class LatentInput(nn.Module):
         # Concatenate the label after z, then normalise the whole vector.
         x = z.to(torch.float32)  # [NZ]
         if self.c_dim > 0:
-            if c is None or c.shape[-1] != self.c_dim:
-                raise ValueError(f"this model is conditional: c must have shape [N, {self.c_dim}]")
+            check_labels(c, self.c_dim)
             x = torch.cat([x, c.to(torch.float32)], dim=1)  # [N, Z+C]
         if self.normalize_latent:
             x = pixel_norm(x, self.eps)

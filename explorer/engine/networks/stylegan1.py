@@ -24,8 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .common import BlockLayout, check_synthesis_inputs
 from .mapping import FullyConnectedLayer, MappingNetwork
-from .stylegan2 import layer_noise
+from .stylegan2 import fir_filter_2d, layer_noise
 
 NoiseArg = Sequence[torch.Tensor | None] | None
 
@@ -40,9 +41,7 @@ def default_channels(img_resolution: int) -> list[int]:
 
 def blur_kernel(taps: Sequence[float], channels: int) -> torch.Tensor:
     """The normalised outer product of 1-D taps, one copy per channel: [C, 1, k, k]."""
-    f = torch.as_tensor(taps, dtype=torch.float32)
-    f = f.ger(f)  # [kk]
-    f = f / f.sum()
+    f = fir_filter_2d(taps)  # [kk]
     return f.reshape(1, 1, *f.shape).repeat(channels, 1, 1, 1)
 
 
@@ -221,7 +220,7 @@ class SynthesisBlock(nn.Module):
         return x, None
 
 
-class SynthesisNetwork(nn.Module):
+class SynthesisNetwork(BlockLayout):
     """ws [N, num_ws, w_dim] -> image [N, C, H, W]: two ws per resolution from 4x4 up, image at the last."""
 
     def __init__(
@@ -265,22 +264,9 @@ class SynthesisNetwork(nn.Module):
         self.num_ws = 2 * len(self.block_resolutions)
 
     @property
-    def blocks(self) -> list[SynthesisBlock]:
-        return [getattr(self, f"b{res}") for res in self.block_resolutions]
-
-    @property
-    def noise_layers(self) -> list[tuple[str, int]]:
-        """Name and resolution of every layer that takes noise, in the order `noise` lists them."""
-        return [(f"b{b.resolution}.{name}", b.resolution) for b in self.blocks for name in b.noise_layers]
-
-    @property
     def ws_resolutions(self) -> list[int]:
         """The resolution each of the num_ws ws drives: two per block."""
         return [res for res in self.block_resolutions for _ in range(2)]
-
-    @property
-    def layer_names(self) -> list[str]:
-        return [f"b{res}" for res in self.block_resolutions]
 
     def forward(
         self,
@@ -294,11 +280,7 @@ class SynthesisNetwork(nn.Module):
         """Args as `Model.synthesize`; `noise` lists unit noise per noise layer (None = use noise_mode).
         `transform` and `force_fp32` are accepted for the common interface: StyleGAN has no input
         transform and always runs in float32."""
-        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
-            raise ValueError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
-        num_noise = len(self.noise_layers)
-        if noise is not None and len(noise) != num_noise:
-            raise ValueError(f"this model has {num_noise} noise layers, got {len(noise)} noise arrays")
+        check_synthesis_inputs(ws, self.num_ws, self.w_dim, noise, len(self.noise_layers))
         ws = ws.to(torch.float32)
         x = img = None
         n_idx = 0

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..ops import ACTIVATIONS, bias_act, conv2d_resample, upsample2d
+from .common import BlockLayout, check_synthesis_inputs
 from .mapping import FullyConnectedLayer, MappingNetwork
 
 NoiseArg = Sequence[torch.Tensor | None] | None
@@ -285,7 +286,7 @@ def channel_kwargs(channels: Mapping[int, int]) -> dict:
     return {"block_channels": {str(res): ch for res, ch in sorted(table.items())}}
 
 
-class SynthesisNetwork(nn.Module):
+class SynthesisNetwork(BlockLayout):
     """ws [N, num_ws, w_dim] -> image [N, C, H, W] through one block per resolution from 4x4 up."""
 
     def __init__(
@@ -328,22 +329,9 @@ class SynthesisNetwork(nn.Module):
             setattr(self, f"b{res}", block)
 
     @property
-    def blocks(self) -> list[SynthesisBlock]:
-        return [getattr(self, f"b{res}") for res in self.block_resolutions]
-
-    @property
-    def noise_layers(self) -> list[tuple[str, int]]:
-        """Name and resolution of every layer that takes noise, in the order `noise` lists them."""
-        return [(f"b{b.resolution}.{name}", b.resolution) for b in self.blocks for name in b.noise_layers]
-
-    @property
     def ws_resolutions(self) -> list[int]:
         """The resolution each of the num_ws ws feeds (a toRGB w is counted with the next block)."""
         return [b.resolution for b in self.blocks for _ in range(b.num_conv)] + [self.img_resolution]
-
-    @property
-    def layer_names(self) -> list[str]:
-        return [f"b{res}" for res in self.block_resolutions]
 
     def forward(
         self,
@@ -355,11 +343,7 @@ class SynthesisNetwork(nn.Module):
         force_fp32: bool = False,
     ) -> torch.Tensor:
         """Args as `Model.synthesize`; `noise` lists unit noise per noise layer (None = use noise_mode)."""
-        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
-            raise ValueError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
-        num_noise = len(self.noise_layers)
-        if noise is not None and len(noise) != num_noise:
-            raise ValueError(f"this model has {num_noise} noise layers, got {len(noise)} noise arrays")
+        check_synthesis_inputs(ws, self.num_ws, self.w_dim, noise, len(self.noise_layers))
         ws = ws.to(torch.float32)
         x = img = None
         w_idx = n_idx = 0

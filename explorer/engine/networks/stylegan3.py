@@ -21,6 +21,7 @@ from torch import nn
 
 from ..ops import filtered_lrelu
 from ..ops.filter_design import lowpass_filter, radial_lowpass_filter
+from .common import check_synthesis_inputs
 from .mapping import FullyConnectedLayer, MappingNetwork
 
 
@@ -380,9 +381,7 @@ class SynthesisNetwork(nn.Module):
         update_emas: bool = False,                 # Track the layers' input magnitudes (training)?
     ) -> torch.Tensor:
         """Render float32 images [NCHW]; a `transform` applies to this call only, the buffer stays."""
-        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
-            raise ValueError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}] for this StyleGAN3 "
-                             f"network, got {list(ws.shape)}")
+        check_synthesis_inputs(ws, self.num_ws, self.w_dim, network="StyleGAN3")
         if transform is not None and tuple(transform.shape) != (3, 3):
             raise ValueError(f"transform must be a 3x3 matrix, got shape {list(transform.shape)}")
 

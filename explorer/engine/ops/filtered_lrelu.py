@@ -7,7 +7,10 @@ oracle for a fused kernel.
 
 import math
 
+import torch.nn.functional as F
+
 from .bias_act import bias_act
+from .impl import use_reference_ops
 from .upfirdn2d import upfirdn2d
 
 SQRT2 = math.sqrt(2)
@@ -39,5 +42,15 @@ def filtered_lrelu(
     """
     x = bias_act(x, b)  # [N, C, H, W]
     x = upfirdn2d(x, fu, up=up, padding=padding, gain=up**2, flip_filter=flip_filter)  # [N, C, Hu, Wu]
-    x = bias_act(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp)  # [N, C, Hu, Wu]
-    return upfirdn2d(x, fd, down=down, flip_filter=flip_filter)  # [N, C, ceil((Hu - fdh + 1) / down), ...]
+    if use_reference_ops() or fu is None:
+        x = bias_act(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp)  # [N, C, Hu, Wu]
+        return upfirdn2d(x, fd, down=down, flip_filter=flip_filter)  # [N, C, ceil((Hu - fdh + 1) / down), ...]
+
+    # Fast path: the large upsampled tensor is fresh, so activate it in place, and move the gain
+    # into the (linear) down pass: gain * clamp(lrelu(x), c / gain) == clamp(gain * lrelu(x), c).
+    x = F.leaky_relu_(x, slope)
+    if clamp is not None and clamp >= 0:
+        x = x.clamp_(-clamp / gain, clamp / gain)
+    if fd is None:
+        return (x * gain)[:, :, ::down, ::down].contiguous()
+    return upfirdn2d(x, fd, down=down, flip_filter=flip_filter, gain=gain)

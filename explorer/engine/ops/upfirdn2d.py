@@ -12,6 +12,8 @@ from numbers import Integral
 import torch
 import torch.nn.functional as F
 
+from .impl import use_reference_ops
+
 
 def _parse_scaling(scaling) -> tuple[int, int]:
     """Turn an up/down factor given as an int or ``[x, y]`` into ``(x, y)``."""
@@ -144,6 +146,16 @@ def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1):
     upx, upy = _parse_scaling(up)
     downx, downy = _parse_scaling(down)
     px0, px1, py0, py1 = _parse_padding(padding)
+    if f is not None and not use_reference_ops():
+        if downx == downy == 1 and (upx > 1 or upy > 1):
+            return _upsample_strided(x, f, upx, upy, px0, px1, py0, py1, flip_filter, gain)
+        if upx == upy == 1 and (downx > 1 or downy > 1):
+            return _downsample_strided(x, f, downx, downy, px0, px1, py0, py1, flip_filter, gain)
+    return _upfirdn2d_ref(x, f, upx, upy, downx, downy, px0, px1, py0, py1, flip_filter, gain)
+
+
+def _upfirdn2d_ref(x, f, upx, upy, downx, downy, px0, px1, py0, py1, flip_filter, gain):
+    """The definition, step by step: the oracle for every faster path."""
     x = _insert_zeros(x, upx, upy)  # [N, C, H * upy, W * upx]
     x = _pad_or_crop(x, px0, px1, py0, py1)  # [N, C, H * upy + py0 + py1, W * upx + px0 + px1]
     if f is not None:
@@ -151,6 +163,48 @@ def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1):
     elif gain != 1:
         x = x * gain
     return x[:, :, ::downy, ::downx]  # [N, C, ceil(. / downy), ceil(. / downx)]
+
+
+def _depthwise_passes(f: torch.Tensor, x: torch.Tensor, flip: bool, gain: float) -> list[tuple]:
+    """A filter as depthwise conv passes `(kernel, acts_along_y, acts_along_x)`: separable taps as an
+    x pass [C,1,1,fw] and a y pass [C,1,fh,1], each with half the gain; 2-D taps as one [C,1,fh,fw]."""
+    f = f.to(device=x.device, dtype=x.dtype)
+    c = x.shape[1]
+    if flip:
+        f = f.flip(list(range(f.ndim)))
+    if f.ndim == 1:
+        f = f * gain**0.5
+        return [(f.reshape(1, 1, 1, -1).repeat(c, 1, 1, 1), False, True),
+                (f.reshape(1, 1, -1, 1).repeat(c, 1, 1, 1), True, False)]
+    return [((f * gain)[None, None].repeat(c, 1, 1, 1), True, True)]
+
+
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    """oneDNN's depthwise kernels on the CPU are several times faster on NHWC tensors."""
+    return x.contiguous(memory_format=torch.channels_last) if x.device.type == "cpu" else x
+
+
+def _upsample_strided(x, f, upx, upy, px0, px1, py0, py1, flip_filter, gain):
+    """Up-sampling as strided transposed convolutions, then the padding as a crop or pad.
+
+    A transposed convolution is the full convolution of the zero-inserted input with the filter;
+    the definition's output starts `taps - 1 - p0` samples into it and ends `up + p1 - taps`
+    samples past its end (negative: before it), which `F.pad` crops or zero-fills.
+    """
+    fw, fh = _filter_size(f)
+    x = _channels_last(x)
+    for w, along_y, along_x in _depthwise_passes(f, x, flip=flip_filter, gain=gain):  # convolves: no flip
+        stride = (upy if along_y else 1, upx if along_x else 1)
+        x = F.conv_transpose2d(x, w, stride=stride, groups=x.shape[1])
+    return F.pad(x, [px0 - fw + 1, upx + px1 - fw, py0 - fh + 1, upy + py1 - fh])  # stays NHWC for the next op
+
+
+def _downsample_strided(x, f, downx, downy, px0, px1, py0, py1, flip_filter, gain):
+    """Down-sampling as strided convolutions: only the kept outputs are computed."""
+    x = _channels_last(_pad_or_crop(x, px0, px1, py0, py1))
+    for w, along_y, along_x in _depthwise_passes(f, x, flip=not flip_filter, gain=gain):  # correlates: flip
+        x = F.conv2d(x, w, stride=(downy if along_y else 1, downx if along_x else 1), groups=x.shape[1])
+    return x.contiguous()
 
 
 def upsample2d(x, f, up=2, padding=0, flip_filter=False, gain=1):
