@@ -20,3 +20,8 @@ def force_reference_ops(value: bool | None) -> None:
     """Force the reference ops on (True) or off (False); None goes back to the environment."""
     global _forced
     _forced = value
+
+
+def kernel_state() -> str:
+    """What the ops run as, for the GUI and logs: 'reference' when forced, else 'fast'."""
+    return "reference" if use_reference_ops() else "fast"

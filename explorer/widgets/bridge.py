@@ -1,0 +1,50 @@
+"""The Qt side of the engine worker: its callback becomes queued signals on the GUI thread."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+
+class EngineBridge(QObject):
+    """Wraps an engine worker (see `explorer.engine.worker.RenderWorker`) for widgets.
+
+    The worker calls `_deliver` on its own thread; emitting from there queues each signal to the
+    bridge's (GUI) thread, so slots never run on the engine thread and the GUI never waits on it.
+    """
+
+    frame_rendered = Signal(object)  # FrameRendered
+    model_loaded = Signal(object)    # ModelLoaded
+    job_failed = Signal(object)      # JobFailed
+
+    def __init__(self, make_worker: Callable[[Callable[[Any], None]], Any], parent: QObject | None = None):
+        super().__init__(parent)
+        self._worker = make_worker(self._deliver)
+
+    def submit(self, request) -> int:
+        """Render `request` next (latest wins); returns its stamp."""
+        return self._worker.submit(request)
+
+    def load(self, path, prepare: Callable[[], object] | None = None, **load_kwargs) -> int:
+        """Load a model on the engine thread; returns the job's stamp."""
+        return self._worker.load(path, prepare=prepare, **load_kwargs)
+
+    @property
+    def busy(self) -> bool:
+        return self._worker.busy
+
+    def close(self) -> None:
+        """Stop the engine thread; no signal is emitted after this returns."""
+        self._worker.close()
+
+    def _deliver(self, event) -> None:
+        """Route a worker event to its signal (called on the worker thread)."""
+        kind = type(event).__name__
+        if kind == "FrameRendered":
+            self.frame_rendered.emit(event)
+        elif kind == "ModelLoaded":
+            self.model_loaded.emit(event)
+        else:
+            self.job_failed.emit(event)
