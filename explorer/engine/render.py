@@ -16,6 +16,42 @@ from .model import NOISE_MODES, Model
 
 
 @dataclass
+class DirectionEdit:
+    """A move along a direction in W (a slider of the directions panel), applied after truncation and mixing."""
+
+    direction: list  # [w_dim] floats, or [num_ws][w_dim] for a per-layer direction
+    amount: float = 0.0                   # how far, in units of `direction`: ws += amount * direction
+    layers: list[int] | None = None       # ws indices it moves (None = all)
+    name: str = ""                        # what the user calls it; no effect on the picture
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DirectionEdit:
+        """Build an edit from parsed JSON; unknown keys are a mistake worth reporting."""
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown direction edit field(s): {', '.join(unknown)}")
+        if "direction" not in data:
+            raise ValueError("a direction edit needs its direction")
+        edit = cls(**data)
+        edit.direction = np.asarray(edit.direction, dtype=np.float64).tolist()
+        edit.amount = float(edit.amount)
+        edit.layers = None if edit.layers is None else [int(i) for i in edit.layers]
+        return edit
+
+    def validate(self, num_ws: int, w_dim: int) -> None:
+        """Raise ValueError, in words a user understands, if the edit does not fit a model."""
+        shape = np.shape(self.direction)
+        if shape not in ((w_dim,), (num_ws, w_dim)):
+            raise ValueError(f"direction edit {self.name!r} has shape {list(shape)}; this model takes "
+                             f"[{w_dim}] (all layers) or [{num_ws}, {w_dim}] (one row per ws)")
+        if not (math.isfinite(self.amount) and np.isfinite(self.direction).all()):
+            raise ValueError(f"direction edit {self.name!r} holds a value that is not finite")
+        bad = [i for i in self.layers or [] if not 0 <= i < num_ws]
+        if bad:
+            raise ValueError(f"direction edit layers {bad} are outside 0..{num_ws - 1}")
+
+
+@dataclass
 class RenderRequest:
     """Everything a rendered image depends on. Serialises to JSON (`to_json` / `from_json`)."""
 
@@ -30,6 +66,9 @@ class RenderRequest:
     noise_enabled: list[bool] | None = None  # per noise layer on/off (None = all on)
     translate: tuple[float, float] = (0.0, 0.0)  # StyleGAN3 input translation
     rotate: float = 0.0                   # StyleGAN3 input rotation, degrees
+    edits: list[DirectionEdit] = field(default_factory=list)  # moves along directions in W, summed
+    ws: list[list[float]] | None = None   # explicit [num_ws][w_dim] latents (e.g. a projection) instead of the seeds
+    noise_file: str | None = None         # .npz of unit noise maps (`projector.save_latents`) instead of noise_mode's
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -45,6 +84,8 @@ class RenderRequest:
         req.seeds = [(int(s), float(w)) for s, w in req.seeds]
         req.mix_layers = [int(i) for i in req.mix_layers]
         req.translate = (float(req.translate[0]), float(req.translate[1]))
+        req.edits = [DirectionEdit.from_dict(e) for e in req.edits]
+        req.ws = None if req.ws is None else [[float(v) for v in row] for row in req.ws]
         return req
 
     @classmethod
@@ -78,6 +119,15 @@ class RenderRequest:
                              f"the model has {len(info.noise_layers)} noise layers")
         if self.input_transform() is not None and not info.has_input_transform:
             raise ValueError(f"a {info.family} model has no input transform to translate or rotate")
+        for edit in self.edits:
+            edit.validate(info.num_ws, info.w_dim)
+        if self.ws is not None and np.shape(self.ws) != (info.num_ws, info.w_dim):
+            raise ValueError(f"the request's ws have shape {list(np.shape(self.ws))}; "
+                             f"this model takes [{info.num_ws}, {info.w_dim}]")
+        if self.noise_file is not None:
+            from .projector import load_noise_file
+
+            load_noise_file(self.noise_file, info)  # Raises, naming the file, if its maps do not fit.
 
 
 @dataclass
@@ -123,22 +173,54 @@ def class_vector(class_idx: int | None, c_dim: int) -> np.ndarray | None:
     return c
 
 
+def apply_edits(ws: torch.Tensor, edits: list[DirectionEdit]) -> torch.Tensor:
+    """ws plus every edit's amount * direction on its layers, as a new tensor.
+
+    The offset is summed afresh from the edits (in float64) and added to `ws` once, never accumulated
+    into it, so the same edits always give the same W: a slider moved by +a and back by -a returns
+    the original W bit for bit.
+
+    Args:
+        ws: [N, num_ws, w_dim] latents before editing.
+        edits: the moves; an edit with amount 0 changes nothing.
+
+    Returns:
+        [N, num_ws, w_dim], `ws` itself when no edit moves anything.
+    """
+    active = [e for e in edits if e.amount != 0]
+    if not active:
+        return ws
+    offset = torch.zeros(ws.shape[1:], dtype=torch.float64)  # [LW]
+    for edit in active:
+        step = edit.amount * torch.as_tensor(edit.direction, dtype=torch.float64).expand(ws.shape[1:])  # [LW]
+        layers = list(range(ws.shape[1])) if edit.layers is None else sorted(set(edit.layers))
+        offset[layers] += step[layers]
+    return ws + offset.to(device=ws.device, dtype=ws.dtype)
+
+
 def request_ws(model: Model, req: RenderRequest) -> torch.Tensor:
-    """The [1, num_ws, w_dim] latents of a request: blended seeds, truncated, then style-mixed."""
+    """The [1, num_ws, w_dim] latents of a request: blended seeds (or its explicit ws), truncated,
+    style-mixed, then edited."""
     info = model.info
     c = class_vector(req.class_idx, info.c_dim)
 
     def mapped(seed: int) -> torch.Tensor:
         return model.map(seed_z(seed, info.z_dim), c, req.truncation_psi, req.truncation_cutoff)
 
-    total = sum(w for _, w in req.seeds)
-    if total == 0:
-        raise ValueError("the seed weights sum to zero")
-    ws = sum(mapped(seed) * (weight / total) for seed, weight in req.seeds)  # [1LW]
+    if req.ws is not None:  # Explicit latents, truncated as the mapping truncates.
+        ws = torch.as_tensor(req.ws, dtype=torch.float32, device=model.device)[None]  # [1LW]
+        if req.truncation_psi != 1:
+            cut = req.truncation_cutoff
+            ws[:, :cut] = model.w_avg.lerp(ws[:, :cut], req.truncation_psi)
+    else:
+        total = sum(w for _, w in req.seeds)
+        if total == 0:
+            raise ValueError("the seed weights sum to zero")
+        ws = sum(mapped(seed) * (weight / total) for seed, weight in req.seeds)  # [1LW]
     if req.mix_layers:
         layers = torch.as_tensor(req.mix_layers, device=ws.device)
         ws[:, layers] = mapped(req.mix_seed)[:, layers]
-    return ws
+    return apply_edits(ws, req.edits)
 
 
 def to_uint8(img: torch.Tensor) -> np.ndarray:
@@ -162,15 +244,20 @@ def synthesize_request(model: Model, ws: torch.Tensor, req: RenderRequest) -> to
     Args:
         model: the generator.
         ws: [N, num_ws, w_dim] latents, e.g. from `request_ws` or an interpolated walk.
-        req: the request whose noise_mode, noise_seed, noise_enabled, translate and rotate apply.
+        req: the request whose noise_mode, noise_seed, noise_enabled, noise_file, translate and rotate apply.
 
     Returns:
         [N, 3, H, W] float32 images, about [-1, 1].
     """
     noise = None
+    if req.noise_file is not None:
+        from .projector import load_noise_file
+
+        noise = list(load_noise_file(req.noise_file, model.info))
     if req.noise_enabled is not None and not all(req.noise_enabled):
-        layers = zip(req.noise_enabled, model.info.noise_layers, strict=True)
-        noise = [None if on else torch.zeros([1, 1, r, r]) for on, (_, r) in layers]
+        given = noise or [None] * len(model.info.noise_layers)
+        layers = zip(req.noise_enabled, given, model.info.noise_layers, strict=True)
+        noise = [n if on else torch.zeros([1, 1, r, r]) for on, n, (_, r) in layers]
     kwargs = dict(noise_mode=req.noise_mode, noise=noise, input_transform=req.input_transform(),
                   noise_seed=req.noise_seed)
     if req.noise_mode == "random" and ws.shape[0] > 1:
