@@ -92,3 +92,18 @@ def test_reference_switch(monkeypatch):
         force_reference_ops(None)
     monkeypatch.setenv("EXPLORER_REFERENCE_OPS", "0")
     assert not use_reference_ops()
+
+
+def test_filtered_lrelu_fast_gradients_match_reference(impl):
+    torch.manual_seed(1)
+    x0, b0 = torch.randn(1, 3, 12, 12) * 3, torch.randn(3)
+    fu, fd = torch.randn(12), torch.randn(12)
+
+    def grads():
+        x, b = x0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
+        y = filtered_lrelu(x, fu, fd, b, up=2, down=2, padding=[9, 8, 9, 8], clamp=1.0)
+        (y * torch.linspace(-1, 1, y.numel()).reshape(y.shape)).sum().backward()
+        return torch.cat([x.grad.flatten(), b.grad])
+
+    ref, fast = impl(grads)
+    assert rel_err(fast, ref) < 1e-5

@@ -11,6 +11,7 @@ import torch
 from conftest import FIXTURES, fixtures_dir, rel_err
 
 from explorer.engine import load_model
+from explorer.engine.ops.impl import force_reference_ops
 
 
 def _cases() -> list[str]:
@@ -55,8 +56,16 @@ def case_errors(case_dir: Path) -> dict[str, tuple[float, float]]:
     return out
 
 
+@pytest.fixture(params=["fast", "reference"])
+def ops_impl(request):
+    """Each case runs on the fast op paths and on the reference definitions."""
+    force_reference_ops(request.param == "reference")
+    yield request.param
+    force_reference_ops(None)
+
+
 @pytest.mark.parametrize("case_name", _cases())
-def test_fixture_case(case_name):
+def test_fixture_case(case_name, ops_impl):
     case_dir = fixtures_dir() / case_name
     case = json.loads((case_dir / "case.json").read_text())
     model = load_model(next(case_dir.glob("model.*")), network=case.get("network"),

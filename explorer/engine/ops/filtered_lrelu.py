@@ -7,6 +7,7 @@ oracle for a fused kernel.
 
 import math
 
+import torch
 import torch.nn.functional as F
 
 from .bias_act import bias_act
@@ -46,11 +47,13 @@ def filtered_lrelu(
         x = bias_act(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp)  # [N, C, Hu, Wu]
         return upfirdn2d(x, fd, down=down, flip_filter=flip_filter)  # [N, C, ceil((Hu - fdh + 1) / down), ...]
 
-    # Fast path: the large upsampled tensor is fresh, so activate it in place, and move the gain
-    # into the (linear) down pass: gain * clamp(lrelu(x), c / gain) == clamp(gain * lrelu(x), c).
-    x = F.leaky_relu_(x, slope)
+    # Fast path: the large upsampled tensor is fresh, so activate it in place (out of place while
+    # autograd records, as in training), and move the gain into the (linear) down pass:
+    # gain * clamp(lrelu(x), c / gain) == clamp(gain * lrelu(x), c).
+    inplace = not (torch.is_grad_enabled() and x.requires_grad)
+    x = F.leaky_relu(x, slope, inplace=inplace)
     if clamp is not None and clamp >= 0:
-        x = x.clamp_(-clamp / gain, clamp / gain)
+        x = x.clamp_(-clamp / gain, clamp / gain) if inplace else x.clamp(-clamp / gain, clamp / gain)
     if fd is None:
         return (x * gain)[:, :, ::down, ::down].contiguous()
     return upfirdn2d(x, fd, down=down, flip_filter=flip_filter, gain=gain)

@@ -1,0 +1,4 @@
+"""Training the bundled models: the face teacher, the quality metric (SWD) and one trainer per family.
+
+Not imported by the GUI; run the trainers as `python -m explorer.training.<family> --help`.
+"""

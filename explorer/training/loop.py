@@ -1,0 +1,215 @@
+"""What every trainer shares: the command line, the training loop over the teacher's face stream,
+resumable checkpoints written atomically, the EMA generator, sample grids and the export of the
+EMA generator to our own format (what `assets/` ships).
+
+A trainer is an object with `step(reals) -> dict of floats`, `g_ema`, `family`, `config`,
+`state_dict()` and `load_state_dict()`; `run(trainer, args)` does the rest. Everything a resumed
+run needs is in `<out>/checkpoint.pt` (networks, optimisers, counters, the torch and data-stream
+random states), so stopping and resuming continues the very same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from ..engine.formats import native
+from ..engine.formats.checkpoint import Checkpoint
+from .teacher import FaceStream
+
+CHECKPOINT = "checkpoint.pt"
+SAMPLE_SEED = 0  # the fixed z of every sample grid, so grids of one run compare
+
+
+def add_common_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, type=Path, help="run folder (checkpoint, log, grids, export)")
+    p.add_argument("--kimg", type=float, required=True, help="train until this many thousand real images were seen")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: leave cores to others)")
+    p.add_argument("--resolution", type=int, default=64, help="image size (a divisor of 64; tests use 16)")
+    p.add_argument("--ckpt-minutes", type=float, default=10, help="checkpoint, sample grid and export interval")
+    p.add_argument("--log-seconds", type=float, default=60)
+
+
+RUN_ONLY_ARGS = ("out", "kimg", "resume", "threads", "ckpt_minutes", "log_seconds")
+
+
+def resumed_args(args: argparse.Namespace) -> argparse.Namespace:
+    """With --resume, the settings the run was started with (only the RUN_ONLY_ARGS come from this
+    command line), so resuming needs no more than `--out DIR --kimg N --resume`."""
+    path = args.out / CHECKPOINT
+    if args.resume and path.is_file():
+        saved = json.loads(torch.load(path, map_location="cpu", weights_only=True)["args"])
+        for key, value in saved.items():
+            if key not in RUN_ONLY_ARGS:
+                setattr(args, key, value)
+    return args
+
+
+def setup(args: argparse.Namespace) -> argparse.Namespace:
+    """The settings of this run (see `resumed_args`), torch's thread count, and the seed that the
+    networks' initial weights are drawn from (call before building them)."""
+    args = resumed_args(args)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    return args
+
+
+def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
+    """Images [N, 3, H, W] in [-1, 1] as one PNG, `nrow` per row."""
+    n, c, h, w = images.shape
+    rows = -(-n // nrow)
+    grid = torch.full([rows * nrow, c, h, w], -1.0)
+    grid[:n] = images.detach().float().cpu().clamp(-1, 1)
+    grid = grid.reshape(rows, nrow, c, h, w).permute(0, 3, 1, 4, 2).reshape(rows * h, nrow * w, c)
+    arr = ((grid + 1) * 127.5).round().to(torch.uint8).numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    Image.fromarray(np.ascontiguousarray(arr)).save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
+def atomic_save(obj, path: Path) -> None:
+    """torch.save through a temporary file: a crash never leaves a half-written checkpoint."""
+    tmp = path.with_name(path.name + ".part")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, net: nn.Module, beta: float) -> None:
+    """Parameters of `ema` move toward `net` by (1 - beta); buffers (w_avg, magnitudes, noise) are copied."""
+    for pe, p in zip(ema.parameters(), net.parameters(), strict=True):
+        pe.lerp_(p, 1 - beta)
+    for be, b in zip(ema.buffers(), net.buffers(), strict=True):
+        be.copy_(b)
+
+
+def ema_beta(batch: int, images_seen: int, ema_kimg: float, rampup: float | None) -> float:
+    """Per-step EMA decay for a half-life of `ema_kimg` thousand images, shortened early on by `rampup`
+    (half-life at most rampup x images seen), as the StyleGAN2-ADA paper does."""
+    ema_nimg = ema_kimg * 1000
+    if rampup is not None:
+        ema_nimg = min(ema_nimg, images_seen * rampup)
+    return 0.5 ** (batch / max(ema_nimg, 1e-8))
+
+
+def unfused_modconv(G: nn.Module) -> nn.Module:
+    """Switch every modulated conv of `G` to the training form (activations scaled, one shared weight)."""
+    for m in G.modules():
+        if hasattr(m, "fused_modconv"):
+            m.fused_modconv = False
+    return G
+
+
+def sample_latents(z_dim: int, n: int = 64) -> torch.Tensor:
+    return torch.randn([n, z_dim], generator=torch.Generator().manual_seed(SAMPLE_SEED))
+
+
+def export(trainer, path: Path, images_seen: int, seconds: float) -> None:
+    """The EMA generator in our own format, with how long it trained in its notes."""
+    notes = [f"trained by latent-explorer on DCGAN teacher faces (gan-face-generate 1.1.1): "
+             f"{images_seen / 1000:.0f} kimg, {seconds / 3600:.1f} CPU hours"]
+    ckpt = Checkpoint(generator=trainer.g_ema, family=trainer.family, source="latent-explorer-training",
+                      format=native.FORMAT, config=trainer.config, network="G_ema", networks=("G_ema",),
+                      notes=notes)
+    native.save(ckpt, path)
+
+
+class Progress:
+    """Counters a run carries across resumes."""
+
+    def __init__(self):
+        self.step = 0
+        self.images_seen = 0
+        self.seconds = 0.0
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "images_seen": self.images_seen, "seconds": self.seconds}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step, self.images_seen = int(state["step"]), int(state["images_seen"])
+        self.seconds = float(state["seconds"])
+
+
+def save_checkpoint(out: Path, trainer, progress: Progress, stream: FaceStream, args: dict) -> None:
+    atomic_save({
+        "trainer": trainer.state_dict(),
+        "progress": progress.state_dict(),
+        "stream": stream.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "args": json.dumps(args),
+    }, out / CHECKPOINT)
+
+
+def load_checkpoint(out: Path, trainer, progress: Progress, stream: FaceStream) -> dict:
+    """Restore a run in place; returns the arguments it was started with."""
+    state = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=True)
+    trainer.load_state_dict(state["trainer"])
+    progress.load_state_dict(state["progress"])
+    stream.load_state_dict(state["stream"])
+    torch.set_rng_state(state["torch_rng"])
+    return json.loads(state["args"])
+
+
+def run(trainer, args: argparse.Namespace, stream: FaceStream | None = None) -> Progress:
+    """Train until `args.kimg` thousand images were seen, checkpointing every `args.ckpt_minutes`
+    (and at the end): `checkpoint.pt`, `samples.png` (latest) + `samples-<kimg>.png`, `G_ema.pt`
+    (native format) and a line per log interval in `log.jsonl`."""
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    stream = stream or FaceStream(args.batch, seed=args.seed, resolution=args.resolution)
+    progress = Progress()
+    run_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    if args.resume and (out / CHECKPOINT).is_file():
+        load_checkpoint(out, trainer, progress, stream)
+        print(f"resumed at {progress.images_seen / 1000:.1f} kimg, step {progress.step}", flush=True)
+    z_fixed = sample_latents(trainer.g_ema.z_dim)
+
+    def checkpoint() -> None:
+        save_checkpoint(out, trainer, progress, stream, run_args)
+        with torch.no_grad():
+            img = trainer.sample(z_fixed)
+        save_grid(img, out / "samples.png")
+        save_grid(img, out / f"samples-{progress.images_seen // 1000:06d}.png")
+        export(trainer, out / "G_ema.pt", progress.images_seen, progress.seconds)
+
+    target = int(args.kimg * 1000)
+    last_log = last_ckpt = time.time()
+    window: dict[str, list[float]] = {}
+    window_start, window_images = time.time(), 0
+    while progress.images_seen < target:
+        t0 = time.time()
+        reals = stream.next()
+        stats = trainer.step(reals, progress.images_seen)
+        progress.step += 1
+        progress.images_seen += reals.shape[0]
+        progress.seconds += time.time() - t0
+        window_images += reals.shape[0]
+        for k, v in stats.items():
+            window.setdefault(k, []).append(v)
+        now = time.time()
+        if now - last_log >= args.log_seconds or progress.images_seen >= target:
+            line = {"kimg": round(progress.images_seen / 1000, 3), "step": progress.step,
+                    "img_per_s": round(window_images / (now - window_start), 2),
+                    "hours": round(progress.seconds / 3600, 3),
+                    **{k: round(sum(v) / len(v), 4) for k, v in window.items()}}
+            print(json.dumps(line), flush=True)
+            with open(out / "log.jsonl", "a") as f:
+                f.write(json.dumps(line) + "\n")
+            window, window_start, window_images, last_log = {}, now, 0, now
+        if now - last_ckpt >= args.ckpt_minutes * 60:
+            checkpoint()
+            last_ckpt = time.time()
+    checkpoint()
+    return progress
