@@ -1,10 +1,11 @@
-"""Save a screenshot of the main window for each model family in the reference fixtures (offscreen).
+"""Save a screenshot of the main window for each model family in the reference fixtures, and of
+each dock (directions, timeline, mixing grid, equivariance, layers with spectrum) in use (offscreen).
 
     .venv/bin/python benchmarks/screenshots.py [OUT_DIR]     (default: out/screenshots)
 
-Each window is shown on a 1600x1000 virtual screen, waits for the frame of its request and is
-grabbed to OUT_DIR/<name>.png; a person looks at them. Settings and the default model go to a
-temporary folder, never the user's.
+Each window is shown on a 1600x1000 virtual screen, waits for the frame of its request (and the
+jobs it started) and is grabbed to OUT_DIR/<name>.png; a person looks at them. Settings, the
+default model and the directions cache go to a temporary folder, never the user's.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from PySide6.QtWidgets import QApplication
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "fixtures"
@@ -28,6 +31,11 @@ CASES: dict[str, tuple[str | None, dict]] = {
     "stylegan2-conditional": ("nvidia/stylegan2-32-cond/model.pkl", {"class": 2}),
     "stylegan3-t": ("nvidia/stylegan3-t-32/model.pkl", {"translate": 0.1}),
     "stylegan3-r": ("nvidia/stylegan3-r-32/model.pkl", {"rotate": 30.0}),
+    "dock-layers-fft": ("nvidia/stylegan3-t-32/model.pkl", {"layer": 6, "fft": True}),
+    "dock-directions": ("nvidia/stylegan2-ada-32/model.pkl", {"directions": 1}),
+    "dock-timeline": ("nvidia/stylegan2-ada-32/model.pkl", {"timeline": [0, 5, 9]}),
+    "dock-grid": ("nvidia/stylegan2-ada-32/model.pkl", {"grid": "coarse"}),
+    "dock-equivariance": ("nvidia/stylegan3-t-32/model.pkl", {"equivariance": 20.0}),
 }
 
 
@@ -38,8 +46,7 @@ def main(out_dir: Path) -> int:
                                                "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}))
     os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={screen}"
     os.environ["EXPLORER_DEFAULT_MODEL"] = str(tmp / "default.pt")
-
-    from PySide6.QtWidgets import QApplication
+    os.environ["EXPLORER_CACHE_DIR"] = str(tmp / "cache")
 
     from explorer.app import create_window
     from explorer.widgets.settings import Settings
@@ -61,7 +68,8 @@ def main(out_dir: Path) -> int:
             window.close()
             continue
         _apply(window, state)
-        _wait(app, lambda w=window: w.shown_stamp == w.submitted_stamp and not w.engine.busy)
+        _wait(app, lambda w=window: w.shown_stamp == w.submitted_stamp and not w.engine.busy
+              and not w.jobs.running())
         for _ in range(30):  # let the performance plot's deferred refresh and the repaint happen
             app.processEvents()
             time.sleep(0.01)
@@ -84,6 +92,40 @@ def _apply(window, state: dict) -> None:
         window.transform.tx.setValue(state["translate"])
     if "rotate" in state:
         window.transform.rotate.setValue(state["rotate"])
+    if "layer" in state:
+        window.layers.select(window.layers.layer.itemData(state["layer"]))
+        window.layers.fft.setChecked(state.get("fft", False))
+    if "directions" in state:
+        _raise(window, window.directions_dock)
+        window.directions.samples.setValue(1000)
+        window.directions.compute.click()
+        app = QApplication.instance()
+        _wait(app, lambda: len(window.directions.rows) > 0)
+        window.directions.rows[state["directions"]].slider.setValue(15)
+    if "timeline" in state:
+        window.timeline_dock.raise_()
+        for seed in state["timeline"]:
+            window.latent.seed.setValue(seed)
+            window.timeline.add.click()
+        window.timeline.scrub_to(300)
+    if "grid" in state:
+        _raise(window, window.grid_dock)
+        window.grid.layers.setCurrentText(state["grid"])
+        window.grid.compute.click()
+    if "equivariance" in state:
+        _raise(window, window.equivariance_dock)
+        window.transform.rotate.setValue(state["equivariance"])
+        eq = window.equivariance
+        eq.samples.setValue(8)
+        eq.frames.setValue(8)
+        eq.compute.click()
+        eq.sticking_compute.click()
+        eq.diff_compute.click()
+
+
+def _raise(window, dock) -> None:
+    dock.show()
+    dock.raise_()
 
 
 def _wait(app, predicate, timeout: float = 60.0) -> bool:

@@ -166,6 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     proj.add_argument("--video", action="store_true", help="also write proj.mp4: target | projection, every step")
     proj.add_argument("--out", type=Path, required=True,
                       help="output folder: projected_w.npz, proj.png, target.png, request.json (+ proj.mp4)")
+
+    bench = sub.add_parser("bench", help="time the synthesis networks: reference ops against the fast paths")
+    bench.add_argument("--configs", default=None,
+                       help="comma-separated configurations (default: the CPU set; 'all' for every one)")
+    bench.add_argument("--impl", default="reference,fast", help="reference, fast or both (default both)")
+    bench.add_argument("--device", default="cpu", help="cpu, cuda, ... (default: cpu)")
+    bench.add_argument("--repeats", type=int, default=3, help="timed runs per row, after one warm-up (default 3)")
+    bench.add_argument("--json", type=Path, help="also write the rows to this JSON file")
     return parser
 
 
@@ -248,6 +256,8 @@ def _run(args) -> int:
         from .app import main as gui_main
 
         return gui_main(getattr(args, "model", None))
+    if args.command == "bench":
+        return _bench(args)
 
     from .engine import load_model
     from .engine.render import render
@@ -480,6 +490,24 @@ def _project(model, args) -> int:
         if path is not None:
             print(path)
     print(f"PSNR {result.psnr:.2f} dB, {result.loss_label} {result.distance:.5f}, {result.seconds:.1f} s")
+    return 0
+
+
+def _bench(args) -> int:
+    from .engine import bench
+
+    configs = bench.CPU_DEFAULT if args.configs is None else (
+        tuple(bench.CONFIGS) if args.configs == "all" else tuple(c.strip() for c in args.configs.split(",")))
+    unknown = [c for c in configs if c not in bench.CONFIGS]
+    impls = tuple(i.strip() for i in args.impl.split(","))
+    if unknown or not set(impls) <= set(bench.IMPLS) or args.repeats < 1:
+        raise ValueError(f"bench: choose configs from {', '.join(bench.CONFIGS)}, impl from "
+                         f"{', '.join(bench.IMPLS)}, and repeats >= 1")
+    rows = bench.run(configs, impls, device=args.device, repeats=args.repeats,
+                     report=lambda line: print(line, file=sys.stderr))
+    print(bench.table(rows))
+    if args.json:
+        bench.write_json(rows, args.json)
     return 0
 
 

@@ -55,27 +55,29 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_synthesis(config: str, impl: str, device: str = "cpu", repeats: int = 3, warmup: int = 1) -> BenchRow:
-    """Seconds per image of one configuration with the reference or the fast ops."""
+def time_config(config: str, impls=IMPLS, device: str = "cpu", repeats: int = 3, warmup: int = 1) -> list[BenchRow]:
+    """Seconds per image of one configuration per implementation; the implementations take turns
+    within each repeat, so a machine whose speed drifts affects them alike."""
     family, cfg = CONFIGS[config]
     dev = torch.device(device)
     torch.manual_seed(0)
     g = build_generator(family, cfg).eval().requires_grad_(False).to(dev)
     ws = g.mapping(torch.randn([1, g.z_dim], device=dev), None)
-    force_reference_ops(impl == "reference")
+    rows = {impl: BenchRow(config=config, impl=impl, device=str(dev), seconds=[]) for impl in impls}
     try:
-        times = []
         with torch.no_grad():
             for i in range(warmup + repeats):
-                _sync(dev)
-                t0 = time.perf_counter()
-                g.synthesis(ws)
-                _sync(dev)
-                if i >= warmup:
-                    times.append(time.perf_counter() - t0)
+                for impl in impls:
+                    force_reference_ops(impl == "reference")
+                    _sync(dev)
+                    t0 = time.perf_counter()
+                    g.synthesis(ws)
+                    _sync(dev)
+                    if i >= warmup:
+                        rows[impl].seconds.append(time.perf_counter() - t0)
     finally:
         force_reference_ops(None)
-    return BenchRow(config=config, impl=impl, device=str(dev), seconds=times)
+    return list(rows.values())
 
 
 def run(configs=CPU_DEFAULT, impls=IMPLS, device: str = "cpu", repeats: int = 3,
@@ -83,10 +85,9 @@ def run(configs=CPU_DEFAULT, impls=IMPLS, device: str = "cpu", repeats: int = 3,
     """Time every configuration with every implementation, reporting each row as it finishes."""
     rows = []
     for config in configs:
-        for impl in impls:
-            row = time_synthesis(config, impl, device, repeats)
+        for row in time_config(config, impls, device, repeats):
             rows.append(row)
-            report(f"  {config:<18} {impl:<10} {row.median:8.3f} s")
+            report(f"  {config:<18} {row.impl:<10} {row.median:8.3f} s")
     return rows
 
 

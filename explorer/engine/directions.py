@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from .default_model import cache_dir as user_cache_dir
-from .grid import _label
+from .grid import _label, save_png
 from .model import Model
 from .render import DirectionEdit, RenderRequest, frames_to_uint8, request_ws, synthesize_request
 from .video import Progress, ProgressMeter, partial_path
@@ -518,3 +518,59 @@ def direction_sheet(
         meter.update(start + len(images[-1]))
     cells = np.concatenate(images).reshape(k, len(seeds), len(steps), *images[0].shape[1:])
     return DirectionSheet(names=[directions.name(i) for i in range(k)], seeds=seeds, steps=steps, cells=cells)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Jobs for the GUI's directions panel.
+
+
+def file_direction(
+    model: Model,
+    path: str | Path,
+    samples: int = 10_000,
+    seed: int = 0,
+    progress: Callable[[Progress], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> tuple[np.ndarray, float] | None:
+    """A direction from a file (`load_direction`) with its σ (`direction_sigma`), for a slider.
+
+    Args:
+        model: the generator the direction must fit.
+        path: a .npy, .pt or .pth file.
+        samples: latents behind σ (cached; see `w_statistics`).
+        seed: their seed.
+        progress: called after every batch of the statistics.
+        cancel: stop before the next batch once set.
+
+    Returns:
+        (direction [w_dim] or [num_ws, w_dim], σ), or None if cancelled.
+    """
+    vector = load_direction(path, model.info.num_ws, model.info.w_dim)
+    stats = w_statistics(model, samples, seed, progress=progress, cancel=cancel)
+    if stats is None:
+        return None
+    return vector, direction_sigma(vector, stats)
+
+
+def save_direction_sheet(
+    model: Model,
+    directions: Directions,
+    path: str | Path,
+    seeds: Sequence[int],
+    top: int = 5,
+    layers: Sequence[int] | None = None,
+    base: RenderRequest | None = None,
+    labels: bool = True,
+    progress: Callable[[Progress], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> Path | None:
+    """Render a direction sheet (`direction_sheet`) and write it as a PNG (no half file on cancel).
+
+    Returns:
+        The path written, or None if cancelled.
+    """
+    sheet = direction_sheet(model, directions, seeds, top=top, layers=layers, base=base,
+                            progress=progress, cancel=cancel)
+    if sheet is None:
+        return None
+    return save_png(sheet.compose(labels=labels), path)

@@ -294,3 +294,9 @@ class Interpolator:
         """One frame as uint8 [H, W, 3]: what a timeline preview shows at `time`."""
         ws, (req,) = self.sample([time])
         return frames_to_uint8(synthesize_request(self.model, ws, req))[0]
+
+    def frame_request(self, time: float) -> RenderRequest:
+        """The frame at `time` as a request with explicit latents: `render` draws exactly `self.render(time)`."""
+        ws, (req,) = self.sample([time])
+        return dataclasses.replace(req, ws=ws[0].tolist(), truncation_psi=1.0, truncation_cutoff=None,
+                                   mix_seed=None, mix_layers=[], edits=[])

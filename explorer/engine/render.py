@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -69,6 +70,13 @@ class RenderRequest:
     edits: list[DirectionEdit] = field(default_factory=list)  # moves along directions in W, summed
     ws: list[list[float]] | None = None   # explicit [num_ws][w_dim] latents (e.g. a projection) instead of the seeds
     noise_file: str | None = None         # .npz of unit noise maps (`projector.save_latents`) instead of noise_mode's
+    untransform: bool = False             # StyleGAN3: move the picture back by the input transform (band-limited)
+    layer: str | None = None              # show this synthesis layer (a name of `synthesis.layer_names`) instead
+    channel_offset: int = 0               # layer view: first channel shown
+    channels: int = 3                     # layer view: 1 (grey) or 3 (RGB) channels
+    brightness: float = 0.0               # layer view: gain in dB
+    normalize: bool = False               # layer view: scale each channel to its peak first
+    fft: bool = False                     # layer view: the channels' power spectrum in dB instead
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -128,6 +136,12 @@ class RenderRequest:
             from .projector import load_noise_file
 
             load_noise_file(self.noise_file, info)  # Raises, naming the file, if its maps do not fit.
+        if self.layer is not None:
+            names = model.generator.synthesis.layer_names
+            if self.layer not in names:
+                raise ValueError(f"the model has no layer {self.layer!r}: choose one of {', '.join(names)}")
+            if self.channels not in (1, 3) or self.channel_offset < 0:
+                raise ValueError("a layer view shows 1 or 3 channels from a channel offset of 0 or more")
 
 
 @dataclass
@@ -139,6 +153,7 @@ class RenderResult:
     timings: dict[str, float]
     request: RenderRequest
     error: str | None = None
+    profile: tuple[np.ndarray, np.ndarray] | None = None  # layer FFT: radial power (cycles/px, dB)
 
 
 def seed_z(seed: int, z_dim: int) -> np.ndarray:
@@ -266,14 +281,121 @@ def synthesize_request(model: Model, ws: torch.Tensor, req: RenderRequest) -> to
 
 
 def render(model: Model, req: RenderRequest) -> RenderResult:
-    """Render one request on the model's device."""
+    """Render one request on the model's device (its layer view if `req.layer` is set)."""
     req.validate(model)
+    if req.layer is not None:
+        return render_layer(model, req)
     t0 = time.perf_counter()
     ws = request_ws(model, req)
     t1 = time.perf_counter()
     img = synthesize_request(model, ws, req)
+    if req.untransform and model.info.has_input_transform:
+        from .equivariance import untransform
+
+        img = untransform(img, req.input_transform())[0]
     t2 = time.perf_counter()
     image = to_uint8(img)
     t3 = time.perf_counter()
     return RenderResult(image=image, ws=ws, request=req,
+                        timings={"mapping": t1 - t0, "synthesis": t2 - t1, "readback": t3 - t2, "total": t3 - t0})
+
+
+# ---------------------------------------------------------------------------------------------------
+# Layer views: a synthesis layer's activations, or their spectrum, as a picture.
+
+LAYER_FFT_RANGE_DB = 50.0  # a layer spectrum's grey scale spans the mean power ± this many dB
+
+
+class _LayerCaptured(Exception):
+    """Raised by the capture hook to end the synthesis once the last layer wanted has run."""
+
+
+def capture_layers(model: Model, ws: torch.Tensor, req: RenderRequest, names: list[str]) -> dict[str, torch.Tensor]:
+    """The outputs of synthesis layers for ws, rendered with a request's noise and transform.
+
+    Forward hooks on the layers (the modules named in `synthesis.layer_names`) record their output
+    on the calling thread only, so a job on another thread sharing the model is not disturbed; the
+    synthesis stops after the last layer wanted.
+
+    Args:
+        model: the generator.
+        ws: [N, num_ws, w_dim] latents.
+        req: the request whose noise and input transform apply.
+        names: layer names, any order.
+
+    Returns:
+        {name: [N, C, H, W] activations}.
+    """
+    syn = model.generator.synthesis
+    order = list(syn.layer_names)
+    last = max(names, key=order.index)
+    captured: dict[str, torch.Tensor] = {}
+    thread = threading.get_ident()
+
+    def hook(name: str):
+        def record(_module, _inputs, output):
+            if threading.get_ident() == thread:
+                captured[name] = (output[0] if isinstance(output, tuple) else output).detach()
+                if name == last:
+                    raise _LayerCaptured
+
+        return record
+
+    handles = [getattr(syn, name).register_forward_hook(hook(name)) for name in names]
+    try:
+        synthesize_request(model, ws, req)
+    except _LayerCaptured:
+        pass
+    finally:
+        for handle in handles:
+            handle.remove()
+    return captured
+
+
+def layer_shapes(model: Model, req: RenderRequest | None = None) -> list[tuple[str, int, int, int]]:
+    """(name, channels, height, width) of every synthesis layer, in order, from one synthesis of `req`."""
+    req = req or RenderRequest(class_idx=0 if model.info.c_dim else None)
+    names = list(model.generator.synthesis.layer_names)
+    captured = capture_layers(model, request_ws(model, req), req, names)
+    return [(name, *(int(n) for n in captured[name].shape[1:])) for name in names]
+
+
+def layer_image(x: torch.Tensor, req: RenderRequest) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """Activations [C, H, W] shown as a request's layer view asks, as NVIDIA's visualiser shows them.
+
+    Args:
+        x: one layer's activations.
+        req: channel_offset, channels, brightness (dB), normalize and fft.
+
+    Returns:
+        (uint8 [H, W, 3] (FFT: [2H, 2W, 3]), the radial power profile with FFT else None).
+    """
+    from .spectrum import power_spectrum, radial_profile
+
+    x = x.float()
+    n = req.channels if x.shape[0] >= req.channels else 1
+    start = max(0, min(req.channel_offset, x.shape[0] - n))
+    sel = x[start:start + n]  # [nHW]
+    if req.fft:
+        spectrum = power_spectrum(sel)
+        db = spectrum.power_db - 10 * np.log10(np.mean(10 ** (spectrum.power_db / 10)))  # relative to the mean
+        grey = np.clip(((db + req.brightness) / LAYER_FFT_RANGE_DB + 1) / 2 * 255, 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2), radial_profile(spectrum)
+    if req.normalize:
+        sel = sel / sel.abs().amax(dim=(1, 2), keepdim=True).clamp(1e-8, 1e8)
+    sel = sel * 10 ** (req.brightness / 20)
+    image = (sel.permute(1, 2, 0) * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()  # [HWn]
+    return (np.repeat(image, 3, axis=2) if n == 1 else image), None
+
+
+def render_layer(model: Model, req: RenderRequest) -> RenderResult:
+    """Render the layer view of a request: `req.layer`'s activations (or spectrum) instead of the picture."""
+    t0 = time.perf_counter()
+    ws = request_ws(model, req)
+    t1 = time.perf_counter()
+    x = capture_layers(model, ws, req, [req.layer])[req.layer][0]  # [CHW]
+    t2 = time.perf_counter()
+    image, profile = layer_image(x, req)
+    t3 = time.perf_counter()
+    return RenderResult(image=image, ws=ws, request=req, profile=profile,
                         timings={"mapping": t1 - t0, "synthesis": t2 - t1, "readback": t3 - t2, "total": t3 - t0})

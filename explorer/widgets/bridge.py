@@ -17,7 +17,9 @@ class EngineBridge(QObject):
 
     frame_rendered = Signal(object)  # FrameRendered
     model_loaded = Signal(object)    # ModelLoaded
-    job_failed = Signal(object)      # JobFailed
+    job_failed = Signal(object)      # JobFailed (a load, a render or a long job)
+    job_progressed = Signal(object)  # JobProgress
+    job_finished = Signal(object)    # JobFinished
 
     def __init__(self, make_worker: Callable[[Callable[[Any], None]], Any], parent: QObject | None = None):
         super().__init__(parent)
@@ -31,9 +33,20 @@ class EngineBridge(QObject):
         """Load a model on the engine thread; returns the job's stamp."""
         return self._worker.load(path, prepare=prepare, **load_kwargs)
 
+    def run_job(self, fn: Callable, *args, name: str | None = None, **kwargs) -> int:
+        """Run a long job beside the renders (see `RenderWorker.run_job`); returns its stamp."""
+        return self._worker.run_job(fn, *args, name=name, **kwargs)
+
+    def cancel_job(self, stamp: int) -> None:
+        self._worker.cancel_job(stamp)
+
     @property
     def busy(self) -> bool:
         return self._worker.busy
+
+    @property
+    def jobs_busy(self) -> bool:
+        return self._worker.jobs_busy
 
     def close(self) -> None:
         """Stop the engine thread; no signal is emitted after this returns."""
@@ -46,5 +59,9 @@ class EngineBridge(QObject):
             self.frame_rendered.emit(event)
         elif kind == "ModelLoaded":
             self.model_loaded.emit(event)
+        elif kind == "JobProgress":
+            self.job_progressed.emit(event)
+        elif kind == "JobFinished":
+            self.job_finished.emit(event)
         else:
             self.job_failed.emit(event)

@@ -23,11 +23,28 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..engine.interpolate import Walk
 from ..engine.render import RenderRequest
+from .aliasing import EquivariancePanel
 from .canvas import ImageCanvas
-from .panels import LatentPanel, MixingPanel, ModelPanel, NoisePanel, Panel, TransformPanel, TruncationPanel
+from .directions import DirectionsPanel
+from .grid_view import MixingGridPanel
+from .jobs import JobTracker
+from .panels import (
+    LatentPanel,
+    LayersPanel,
+    MixingPanel,
+    ModelPanel,
+    NoisePanel,
+    Panel,
+    TransformPanel,
+    TruncationPanel,
+)
 from .perf import PerfPanel
+from .projection import install_projection
 from .settings import Settings
+from .spectrum import SpectrumPlot
+from .timeline import TimelinePanel
 
 SESSION_FORMAT = "latent-explorer-session"
 SESSION_VERSION = 1
@@ -98,19 +115,23 @@ class MainWindow(QMainWindow):
         lay.addWidget(self.canvas, 1)
         self.setCentralWidget(central)
 
-        # Controls.
+        # Controls: every panel writes part of the request; all but the directions sit in one pane.
+        self.jobs = JobTracker(engine, self)
         self.model_panel = ModelPanel()
         self.latent = LatentPanel()
         self.truncation = TruncationPanel()
         self.mixing = MixingPanel()
         self.noise = NoisePanel()
         self.transform = TransformPanel()
+        self.layers = LayersPanel()
+        self.directions = DirectionsPanel(self.jobs)
         self.panels: tuple[Panel, ...] = (self.model_panel, self.latent, self.truncation, self.mixing,
-                                          self.noise, self.transform)
+                                          self.noise, self.transform, self.layers, self.directions)
         pane = QWidget()
         pane_lay = QVBoxLayout(pane)
         for panel in self.panels:
-            pane_lay.addWidget(panel)
+            if panel is not self.directions:
+                pane_lay.addWidget(panel)
             panel.changed.connect(self._on_panel_changed)
         pane_lay.addStretch(1)
         scroll = QScrollArea()
@@ -119,17 +140,39 @@ class MainWindow(QMainWindow):
         self._scroll = scroll
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.controls_dock = self._dock("Controls", scroll, Qt.DockWidgetArea.RightDockWidgetArea)
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        self.directions_dock = self._dock("Directions", self.directions, right, scroll=True)
+        self.grid = MixingGridPanel(self.jobs, self.current_request)
+        self.grid_dock = self._dock("Mixing grid", self.grid, right, scroll=True)
+        self.equivariance = EquivariancePanel(self.jobs, self.current_request)
+        self.equivariance_dock = self._dock("Equivariance", self.equivariance, right, scroll=True)
+        for dock in (self.directions_dock, self.grid_dock, self.equivariance_dock):
+            self.tabifyDockWidget(self.controls_dock, dock)
+        self.controls_dock.raise_()
+        self.timeline = TimelinePanel(self.jobs, self.current_request)
+        self.timeline_dock = self._dock("Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea, scroll=True)
         self.perf = PerfPanel()
         self.perf_dock = self._dock("Performance", self.perf, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.spectrum = SpectrumPlot()
+        self.spectrum_dock = self._dock("Spectrum", self.spectrum, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.timeline_dock, self.perf_dock)
+        self.tabifyDockWidget(self.timeline_dock, self.spectrum_dock)
+        self.perf_dock.raise_()
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
 
         self.hover_label = QLabel()
         self.statusBar().addPermanentWidget(self.hover_label)
         self._build_menus()
+        self.projection_dock = install_projection(self)
 
         engine.frame_rendered.connect(self._on_frame_rendered, Qt.ConnectionType.QueuedConnection)
         engine.model_loaded.connect(self._on_model_loaded, Qt.ConnectionType.QueuedConnection)
         engine.job_failed.connect(self._on_job_failed, Qt.ConnectionType.QueuedConnection)
+        self.jobs.failed.connect(self.show_error)
+        self.jobs.finished.connect(self._on_jobs_finished)
+        self.layers.fft.toggled.connect(self._on_fft_toggled)
+        self.timeline.frame_requested.connect(self._on_timeline_frame_requested)
+        self.grid.cell_chosen.connect(self.apply_request)
         self.canvas.dragged.connect(self._on_canvas_dragged)
         self.canvas.hovered.connect(self.hover_label.setText)
 
@@ -141,9 +184,14 @@ class MainWindow(QMainWindow):
         if not state.isEmpty():
             self.restoreState(state)
 
-    def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
+    def _dock(self, title: str, widget: QWidget, area, scroll: bool = False) -> QDockWidget:
         dock = QDockWidget(title, self)
-        dock.setObjectName(title.lower() + "Dock")  # saveState needs names
+        dock.setObjectName(title.lower().replace(" ", "") + "Dock")  # saveState needs names
+        if scroll:  # a tall panel scrolls rather than forcing its height on the window
+            area_widget = QScrollArea()
+            area_widget.setWidgetResizable(True)
+            area_widget.setWidget(widget)
+            widget = area_widget
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         return dock
@@ -178,8 +226,9 @@ class MainWindow(QMainWindow):
         self._action(view, "&Fit to window", self.canvas.fit, "F")
         self._action(view, "&Actual size (1:1)", self.canvas.actual_size, "1")
         view.addSeparator()
-        view.addAction(self.controls_dock.toggleViewAction())
-        view.addAction(self.perf_dock.toggleViewAction())
+        for dock in (self.controls_dock, self.directions_dock, self.grid_dock, self.equivariance_dock,
+                     self.timeline_dock, self.perf_dock, self.spectrum_dock):
+            view.addAction(dock.toggleViewAction())
 
         latent = bar.addMenu("&Latent")
         self._action(latent, "&Next seed", lambda: self.latent.step(1), "Alt+Right")
@@ -218,6 +267,10 @@ class MainWindow(QMainWindow):
         self.info = info = event.info
         for panel in self.panels:
             panel.configure(info)
+        self.layers.set_layers(event.layers)
+        for dock in (self.timeline, self.grid, self.equivariance):
+            dock.configure(info)
+        self._set_latents(None)  # explicit latents of the previous model do not fit this one
         session = self._session_after_load if event.stamp == self._load_stamp else None
         if session is None and self._restore_last:
             session = self._last_session_for(info.path)
@@ -235,6 +288,8 @@ class MainWindow(QMainWindow):
         self._submit()
 
     def _on_job_failed(self, event) -> None:
+        if event.job not in ("load", "render"):
+            return  # a long job: its progress bar and the job tracker report it
         what = "Could not load the model" if event.job == "load" else "Could not render"
         self.show_error(f"{what}: {event.message}")
         if event.job == "load":
@@ -261,6 +316,37 @@ class MainWindow(QMainWindow):
         self.shown_stamp = event.stamp
         self.canvas.show_image(event.image)
         self.perf.add_frame(event.timings)
+        self.spectrum.show_profile(event.profile)
+
+    def current_request(self) -> RenderRequest:
+        """A copy of the request the controls describe."""
+        return RenderRequest.from_dict(dataclasses.asdict(self.request))
+
+    def _set_latents(self, request: RenderRequest | None) -> None:
+        """Take over a request's explicit latents and noise file (a projection), which no panel shows."""
+        self.request.ws = request.ws if request is not None else None
+        self.request.noise_file = request.noise_file if request is not None else None
+
+    def apply_request(self, request: RenderRequest) -> None:
+        """Show `request` in every control and render it (e.g. a clicked grid cell)."""
+        self._set_latents(request)
+        for panel in self.panels:
+            panel.read(request)
+        with QSignalBlocker(self.latent):
+            self.latent.set_xy(float(max(request.seeds, key=lambda sw: sw[1])[0]), 0.0)
+        self._submit()
+
+    def _on_timeline_frame_requested(self, frame) -> None:
+        if self.info is not None and not self.loading:
+            self.submitted_stamp = self.engine.submit(frame)
+
+    def _on_fft_toggled(self, on: bool) -> None:
+        if on:
+            self.spectrum_dock.show()
+            self.spectrum_dock.raise_()
+
+    def _on_jobs_finished(self, text: str) -> None:
+        self.statusBar().showMessage(text, 8000)
 
     def _on_canvas_dragged(self, dx: float, dy: float) -> None:
         self.latent.drag(dx, dy)
@@ -290,6 +376,7 @@ class MainWindow(QMainWindow):
             "model": self.info.path if self.info is not None else None,
             "latent": list(self.latent.xy),
             "request": dataclasses.asdict(self.request),
+            "walk": self.timeline.walk().to_dict() if self.timeline.keyframes else None,
         }
 
     def save_session(self, path: str | Path) -> None:
@@ -309,6 +396,8 @@ class MainWindow(QMainWindow):
             if session.get("version") != SESSION_VERSION:
                 raise ValueError(f"session version {session.get('version')} is not supported")
             RenderRequest.from_dict(session["request"])
+            if session.get("walk") is not None:
+                Walk.from_dict(session["walk"])
         except (OSError, ValueError, KeyError, TypeError) as e:
             self.show_error(f"Could not open the session {path}: {e}")
             return
@@ -321,11 +410,14 @@ class MainWindow(QMainWindow):
 
     def _apply_session(self, session: dict) -> None:
         request = RenderRequest.from_dict(session["request"])
+        self._set_latents(request)
         for panel in self.panels:
             panel.read(request)
         x, y = session.get("latent") or (request.seeds[0][0], 0)
         with QSignalBlocker(self.latent):
             self.latent.set_xy(float(x), float(y))
+        if session.get("walk") is not None:
+            self.timeline.set_walk(Walk.from_dict(session["walk"]))
 
     def _last_session_for(self, model_path: str) -> dict | None:
         try:

@@ -409,6 +409,9 @@ class TransformPanel(Panel):
         self.pad = DragPad("drag: translate · right-drag: rotate")
         self.round = QCheckBox("Whole pixels")
         self.round.setToolTip("Round the translation to whole output pixels")
+        self.untransform = QCheckBox("Untransform")
+        self.untransform.setToolTip("Move the picture back by the transform (band-limited resampling): "
+                                    "an equivariant network then shows a still picture")
         self.animate_translate = QCheckBox("translate")
         self.translate_speed = QDoubleSpinBox()
         self.translate_speed.setRange(-10.0, 10.0)
@@ -434,12 +437,13 @@ class TransformPanel(Panel):
         form.addRow("", self.pad)
         form.addRow("Animate", _row(self.animate_translate, self.translate_speed))
         form.addRow("", _row(self.animate_rotate, self.rotate_speed))
-        form.addRow("", self.round)
+        form.addRow("", _row(self.round, self.untransform))
         form.addRow("", self.note)
 
         for box in (self.tx, self.ty, self.rotate):
             box.valueChanged.connect(self.changed)
         self.round.toggled.connect(self.changed)
+        self.untransform.toggled.connect(self.changed)
         self.pad.dragged.connect(self._on_pad_dragged)
         self.reset.clicked.connect(self._on_reset_clicked)
         self.animate_translate.toggled.connect(self._on_animate_toggled)
@@ -471,12 +475,15 @@ class TransformPanel(Panel):
             tx, ty = (round(t * self._resolution) / self._resolution for t in (tx, ty))
         request.translate = (tx, ty) if self._has_transform else (0.0, 0.0)
         request.rotate = self.rotate.value() if self._has_transform else 0.0
+        request.untransform = self._has_transform and self.untransform.isChecked()
 
     def read(self, request) -> None:
-        with QSignalBlocker(self.tx), QSignalBlocker(self.ty), QSignalBlocker(self.rotate):
+        with (QSignalBlocker(self.tx), QSignalBlocker(self.ty), QSignalBlocker(self.rotate),
+              QSignalBlocker(self.untransform)):
             self.tx.setValue(request.translate[0])
             self.ty.setValue(request.translate[1])
             self.rotate.setValue(request.rotate)
+            self.untransform.setChecked(request.untransform)
 
     def _on_pad_dragged(self, dx: float, dy: float, right: bool) -> None:
         if right:
@@ -506,4 +513,119 @@ class TransformPanel(Panel):
                 self.tx.setValue(math.remainder(self.tx.value() + self.translate_speed.value() * dt, 2.0))
             if self.animate_rotate.isChecked():
                 self.rotate.setValue(math.remainder(self.rotate.value() + self.rotate_speed.value() * dt, 360.0))
+        self.changed.emit()
+
+
+class LayersPanel(Panel):
+    """Show a synthesis layer instead of the picture: its channels (grey or RGB), gain, or spectrum."""
+
+    def __init__(self, parent=None):
+        super().__init__("Layers", parent)
+        self.enabled = QCheckBox("Show layer")
+        self.layer = QComboBox()
+        self.offset = QSpinBox()
+        self.offset.setToolTip("First channel shown")
+        self.channels = QComboBox()
+        self.channels.addItem("RGB (3)", 3)
+        self.channels.addItem("grey (1)", 1)
+        self.brightness = QSlider(Qt.Orientation.Horizontal)
+        self.brightness.setRange(-40, 40)
+        self.brightness.setToolTip("Gain in dB")
+        self.brightness_label = QLabel()
+        self.brightness_label.setMinimumWidth(50)
+        self.normalize = QCheckBox("Normalise")
+        self.normalize.setToolTip("Scale each channel to its peak first")
+        self.fft = QCheckBox("FFT")
+        self.fft.setToolTip("Show the channels' power spectrum in dB (zero frequency in the middle)")
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self._layers: list[tuple[str, int, int, int]] = []
+        form = QFormLayout(self)
+        form.addRow(self.enabled, self.layer)
+        form.addRow("Channels", _row(self.offset, self.channels))
+        form.addRow("Gain", _row(self.brightness, self.brightness_label))
+        form.addRow("", _row(self.normalize, self.fft))
+        form.addRow("", self.summary)
+        self.enabled.toggled.connect(self._on_input_changed)
+        self.layer.currentIndexChanged.connect(self._on_layer_changed)
+        self.offset.valueChanged.connect(self._on_input_changed)
+        self.channels.currentIndexChanged.connect(self._on_input_changed)
+        self.brightness.valueChanged.connect(self._on_input_changed)
+        self.normalize.toggled.connect(self._on_input_changed)
+        self.fft.toggled.connect(self._on_input_changed)
+        self._show_values()
+
+    def set_layers(self, layers) -> None:
+        """The model's layers as (name, channels, height, width); picks the last, shows the picture."""
+        self._layers = list(layers)
+        with QSignalBlocker(self.layer), QSignalBlocker(self.enabled):
+            self.layer.clear()
+            for name, c, h, w in self._layers:
+                self.layer.addItem(f"{name}  ({c} ch, {w}×{h})", name)
+            self.layer.setCurrentIndex(len(self._layers) - 1)
+            self.enabled.setChecked(False)
+        self._update_offset_range()
+        for w in self.findChildren(QWidget):
+            w.setEnabled(bool(self._layers))
+        self._show_values()
+
+    def select(self, name: str) -> None:
+        """Show layer `name`."""
+        index = self.layer.findData(name)
+        if index < 0:
+            raise ValueError(f"no layer {name!r}")
+        with QSignalBlocker(self.enabled):
+            self.enabled.setChecked(True)
+        self.layer.setCurrentIndex(index)
+        self._on_input_changed()
+
+    def write(self, request) -> None:
+        on = self.enabled.isChecked() and self.layer.currentIndex() >= 0
+        request.layer = self.layer.currentData() if on else None
+        request.channel_offset = self.offset.value()
+        request.channels = self.channels.currentData()
+        request.brightness = float(self.brightness.value())
+        request.normalize = self.normalize.isChecked()
+        request.fft = self.fft.isChecked()
+
+    def read(self, request) -> None:
+        widgets = (self.enabled, self.layer, self.offset, self.channels, self.brightness, self.normalize, self.fft)
+        blockers = [QSignalBlocker(w) for w in widgets]
+        index = self.layer.findData(request.layer) if request.layer is not None else -1
+        self.enabled.setChecked(index >= 0)
+        if index >= 0:
+            self.layer.setCurrentIndex(index)
+        self._update_offset_range()
+        self.offset.setValue(request.channel_offset)
+        self.channels.setCurrentIndex(max(self.channels.findData(request.channels), 0))
+        self.brightness.setValue(round(request.brightness))
+        self.normalize.setChecked(request.normalize)
+        self.fft.setChecked(request.fft)
+        for blocker in blockers:
+            blocker.unblock()
+        self._show_values()
+
+    def _update_offset_range(self) -> None:
+        index = self.layer.currentIndex()
+        channels = self._layers[index][1] if 0 <= index < len(self._layers) else 1
+        self.offset.setRange(0, max(channels - 1, 0))
+
+    def _show_values(self) -> None:
+        self.brightness_label.setText(f"{self.brightness.value():+d} dB")
+        index = self.layer.currentIndex()
+        if not self.enabled.isChecked() or not 0 <= index < len(self._layers):
+            self.summary.setText("showing the picture")
+            return
+        name, c, h, w = self._layers[index]
+        n = self.channels.currentData() if c >= self.channels.currentData() else 1
+        first = max(0, min(self.offset.value(), c - n))
+        what = "power spectrum of " if self.fft.isChecked() else ""
+        self.summary.setText(f"{what}channels {first}–{first + n - 1} of {c}, {w}×{h}")
+
+    def _on_layer_changed(self, _index: int) -> None:
+        self._update_offset_range()
+        self._on_input_changed()
+
+    def _on_input_changed(self, *_args) -> None:
+        self._show_values()
         self.changed.emit()
