@@ -25,3 +25,19 @@ def rel_err(ours, ref) -> float:
     if ours.shape != ref.shape:
         raise AssertionError(f"shape mismatch: ours {list(ours.shape)} vs reference {list(ref.shape)}")
     return float(np.max(np.abs(ours - ref)) / (np.std(ref) + 1e-8))
+
+
+@pytest.fixture(scope="session")
+def sg2():
+    """The StyleGAN2-ADA 32 px fixture model (noise, 8 ws), loaded once."""
+    from explorer.engine import load_model
+
+    return load_model(fixtures_dir() / "nvidia/stylegan2-ada-32/model.pkl")
+
+
+@pytest.fixture(scope="session")
+def sg3():
+    """The StyleGAN3-T 32 px fixture model (input transform, no noise), loaded once."""
+    from explorer.engine import load_model
+
+    return load_model(fixtures_dir() / "nvidia/stylegan3-t-32/model.pkl")

@@ -41,16 +41,6 @@ def reference(case: str) -> tuple[dict, dict]:
     return json.loads((folder / f"{case}.json").read_text()), draws
 
 
-@pytest.fixture(scope="module")
-def sg3t():
-    return load_model(fixtures_dir() / "nvidia/stylegan3-t-32/model.pkl")
-
-
-@pytest.fixture(scope="module")
-def sg2():
-    return load_model(fixtures_dir() / "nvidia/stylegan2-ada-32/model.pkl")
-
-
 def smooth_image(seed: int = 0, size: int = 32, cutoff: float = 0.3) -> torch.Tensor:
     """Random image [1, 3, size, size] holding only frequencies below `cutoff` cycles per pixel."""
     spec = np.fft.fft2(np.random.RandomState(seed).randn(3, size, size))
@@ -77,10 +67,10 @@ def test_draws_reproduce_the_reference(case):
         np.testing.assert_allclose(network, npz[f"{metric}/transform"], rtol=0, atol=1e-6)  # float32 there
 
 
-def test_eqt_int_matches_the_reference(sg3t):
+def test_eqt_int_matches_the_reference(sg3):
     ref, _ = reference("stylegan3-t-32")
     s, expected = ref["settings"], ref["results"]["eqt_int"]
-    result = compute_eq(sg3t, "eqt_int", s["num_samples"], s["batch_size"], expected["torch_manual_seed"])
+    result = compute_eq(sg3, "eqt_int", s["num_samples"], s["batch_size"], expected["torch_manual_seed"])
     assert result.num_samples == 64
     assert abs(result.psnr_db - expected["psnr_db"]) <= ref["tolerance_db"]
 
@@ -98,14 +88,14 @@ def test_metrics_match_the_reference(case, metric):
     assert abs(result.psnr_db - ref["results"][metric]["psnr_db"]) <= ref["tolerance_db"]
 
 
-def test_progress_and_cancel(sg3t):
+def test_progress_and_cancel(sg3):
     reports = []
-    result = compute_eq(sg3t, "eqt_frac", num_samples=3, batch_size=2, seed=5, progress=reports.append)
+    result = compute_eq(sg3, "eqt_frac", num_samples=3, batch_size=2, seed=5, progress=reports.append)
     assert [(p.done, p.total) for p in reports] == [(2, 4), (4, 4)]  # whole batches, as the reference
     assert result.num_samples == 4 and math.isfinite(result.psnr_db)
     stop = threading.Event()
     stop.set()
-    assert compute_eq(sg3t, "eqr", num_samples=8, cancel=stop) is None
+    assert compute_eq(sg3, "eqr", num_samples=8, cancel=stop) is None
 
 
 def test_models_without_input_transform_are_refused(sg2):
@@ -119,8 +109,8 @@ def test_models_without_input_transform_are_refused(sg2):
 # Resampling.
 
 
-def test_identity_untransform_returns_the_input(sg3t):
-    img = sg3t.synthesize(sg3t.map(seed_z(0, sg3t.info.z_dim)))
+def test_identity_untransform_returns_the_input(sg3):
+    img = sg3.synthesize(sg3.map(seed_z(0, sg3.info.z_dim)))
     for matrix in (None, np.eye(3)):
         out, mask = untransform(img, matrix)
         torch.testing.assert_close(out, img, rtol=0, atol=0)
@@ -159,7 +149,7 @@ def test_quarter_turn_matches_rot90():
     assert float((out - expected)[valid].abs().max()) < 1e-3
 
 
-def test_untransform_sg3t_is_equivariant_sg2_is_not(sg3t, sg2):
+def test_untransform_sg3t_is_equivariant_sg2_is_not(sg3, sg2):
     """An 8-pixel translation (a quarter of the image), undone exactly, against the untranslated render.
 
     StyleGAN2 has no input transform, so "the same translation" is made on what plays the role of its
@@ -170,7 +160,7 @@ def test_untransform_sg3t_is_equivariant_sg2_is_not(sg3t, sg2):
     shift = 8
     m = np.eye(3)
     m[0, 2] = shift / 32
-    sg3_psnr = untransform_diff(sg3t, sg3t.map(seed_z(0, sg3t.info.z_dim)), m).psnr_db
+    sg3_psnr = untransform_diff(sg3, sg3.map(seed_z(0, sg3.info.z_dim)), m).psnr_db
 
     moved_model = copy.deepcopy(sg2)
     syn = moved_model.generator.synthesis
@@ -225,16 +215,16 @@ def test_sticking_average_of_identical_frames_is_the_frame():
     assert torch.equal(sticking_average(torch.stack([t] * 5)), t)
 
 
-def test_texture_sticking_job(sg3t):
-    z = seed_z(3, sg3t.info.z_dim)
+def test_texture_sticking_job(sg3):
+    z = seed_z(3, sg3.info.z_dim)
     from explorer.engine.render import to_uint8
 
-    still = texture_sticking(sg3t, z, num_frames=2, radius=0.0)
-    single = to_uint8(sg3t.synthesize(sg3t.map(z)))
+    still = texture_sticking(sg3, z, num_frames=2, radius=0.0)
+    single = to_uint8(sg3.synthesize(sg3.map(z)))
     assert np.abs(still.astype(int) - single).max() <= 1
     stop = threading.Event()
     stop.set()
-    assert texture_sticking(sg3t, z, num_frames=4, cancel=stop) is None
+    assert texture_sticking(sg3, z, num_frames=4, cancel=stop) is None
     with pytest.raises(ValueError, match="no input transform"):
         texture_sticking(load_model(fixtures_dir() / "nvidia/stylegan2-ada-32/model.pkl"), seed_z(0, 512),
                          translate=0.1)

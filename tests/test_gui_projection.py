@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import fixtures_dir
+from test_gui import FRAME_TIMEOUT_MS, fixture_model, wait_frame
 
 pytest.importorskip("pytestqt")
 
@@ -20,10 +20,9 @@ from PySide6.QtWidgets import QFileDialog  # noqa: E402
 
 from explorer.app import create_window  # noqa: E402
 from explorer.engine.projector import ProjectionSettings  # noqa: E402
-from explorer.widgets.projection import install_projection, projections_dir  # noqa: E402
+from explorer.widgets.projection import projections_dir  # noqa: E402
 from explorer.widgets.settings import Settings  # noqa: E402
 
-TIMEOUT_MS = 30000
 FAST = ProjectionSettings(w_std_samples=200)  # the spread of w from fewer samples: the tiny models need no more
 
 
@@ -36,28 +35,14 @@ def private_locations(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORER_DEFAULT_MODEL", str(tmp_path / "default.pt"))
 
 
-def fixture_model(name: str) -> Path:
-    path = fixtures_dir() / "nvidia" / name / "model.pkl"
-    if not path.is_file():
-        pytest.skip(f"fixture checkpoint {path} not found")
-    return path
-
-
-def wait_frame(qtbot, window) -> np.ndarray:
-    """Wait until the frame of the last request is on the canvas; return a copy of it."""
-    qtbot.waitUntil(lambda: window.info is not None and not window.loading
-                    and window.shown_stamp == window.submitted_stamp > 0, timeout=TIMEOUT_MS)
-    return window.canvas.image.copy()
-
-
 @pytest.fixture
 def open_window(qtbot, tmp_path):
-    """A window on a fixture model with the projection dock installed, after its first frame."""
+    """A window on a fixture model (it installs the projection dock itself), after its first frame."""
 
     def make(name: str):
         window = create_window(fixture_model(name), settings=Settings.at(tmp_path / "settings.ini"), device="cpu")
         qtbot.addWidget(window)
-        dock = install_projection(window)
+        dock = window.projection_dock
         dock.base_settings = FAST
         window.show()
         qtbot.waitExposed(window)
@@ -99,8 +84,8 @@ def test_project_then_use_as_current_state(open_window, qtbot, tmp_path):
     dock.steps.setValue(8)
     dock.latent.setCurrentIndex(1)  # W+
     dock.start_button.click()
-    qtbot.waitUntil(lambda: len(dock._distances) > 0, timeout=TIMEOUT_MS)  # steps arrive while it runs
-    qtbot.waitUntil(lambda: dock.result is not None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: len(dock._distances) > 0, timeout=FRAME_TIMEOUT_MS)  # steps arrive while it runs
+    qtbot.waitUntil(lambda: dock.result is not None, timeout=FRAME_TIMEOUT_MS)
     result = dock.result
     assert len(dock._distances) == 8 and dock.distance_curve.getData()[0].size == 8
     assert np.array_equal(dock.projection_item.image, result.image)
@@ -131,9 +116,9 @@ def test_cancel_leaves_the_state(open_window, qtbot, tmp_path):
     assert not dock.fit_noise.isEnabled()  # StyleGAN3 has no noise inputs
     dock.steps.setValue(10000)
     dock.start_button.click()
-    qtbot.waitUntil(lambda: len(dock._distances) > 0, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: len(dock._distances) > 0, timeout=FRAME_TIMEOUT_MS)
     dock.progress.cancel.click()
-    qtbot.waitUntil(lambda: not dock.progress.running, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not dock.progress.running, timeout=FRAME_TIMEOUT_MS)
     assert "cancelled" in dock.progress.label.text()
     assert len(dock._distances) < 10000 and dock.result is None and not dock.use_button.isEnabled()
     assert window.current_request() == request and window.request.ws is None
@@ -153,7 +138,7 @@ def test_import_and_export_latents(open_window, qtbot, tmp_path):
 
     exported = tmp_path / "seed.npz"
     dock.export_latents(exported)  # the seed's W+, as NVIDIA's projector writes it
-    qtbot.waitUntil(exported.exists, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(exported.exists, timeout=FRAME_TIMEOUT_MS)
     with np.load(exported) as data:
         assert data.files == ["w"] and data["w"].shape == (1, info.num_ws, info.w_dim)
         w = data["w"]
@@ -178,10 +163,10 @@ def test_lpips_needs_weights_and_names_them(open_window, qtbot, tmp_path, monkey
     chosen = [tmp_path / "junk.pth"]
     monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *_args: ([str(p) for p in chosen], ""))
     dock.weights_button.click()  # read as a job: the message comes non-modally
-    qtbot.waitUntil(window.banner.isVisible, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(window.banner.isVisible, timeout=FRAME_TIMEOUT_MS)
     assert "LPIPS weights failed" in window.banner.label.text() and "junk.pth" in window.banner.label.text()
     chosen[0] = tmp_path / "vgg.pth"
     dock.weights_button.click()
-    qtbot.waitUntil(lambda: "learned" in dock.loss_label.text(), timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: "learned" in dock.loss_label.text(), timeout=FRAME_TIMEOUT_MS)
     assert dock.loss_label.text() == "Loss: LPIPS (VGG16, learned layer weights; vgg.pth)"
     assert dock.settings().lpips_weights == (str(tmp_path / "vgg.pth"),)

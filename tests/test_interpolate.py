@@ -7,21 +7,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import fixtures_dir
 
-from explorer.engine import load_model
 from explorer.engine.interpolate import EASINGS, Interpolator, Keyframe, Walk, slerp, walk_from_seeds
 from explorer.engine.render import DirectionEdit, RenderRequest, render, request_ws, seed_z
-
-
-@pytest.fixture(scope="module")
-def sg2():
-    return load_model(fixtures_dir() / "nvidia/stylegan2-ada-32/model.pkl")
-
-
-@pytest.fixture(scope="module")
-def sg3():
-    return load_model(fixtures_dir() / "nvidia/stylegan3-t-32/model.pkl")
 
 
 def test_easings_start_and_end_on_the_keyframes():

@@ -13,16 +13,6 @@ from explorer.engine import load_model
 from explorer.engine.render import RenderRequest, render, request_ws, seed_z
 
 
-@pytest.fixture(scope="module")
-def sg2():
-    return load_model(fixtures_dir() / "nvidia/stylegan2-ada-32/model.pkl")
-
-
-@pytest.fixture(scope="module")
-def sg3():
-    return load_model(fixtures_dir() / "nvidia/stylegan3-t-32/model.pkl")
-
-
 def test_json_round_trip():
     req = RenderRequest(seeds=[(3, 0.25), (4, 0.75)], truncation_psi=0.6, truncation_cutoff=4, mix_seed=9,
                         mix_layers=[4, 5, 6], noise_mode="random", noise_seed=2, noise_enabled=[True, False],

@@ -33,7 +33,7 @@ class PerfPanel(QWidget):
             plot.hideButtons()
             plot.showGrid(y=True, alpha=0.3)
             plot.hideAxis("bottom")
-            plot.getAxis("left").enableAutoSIPrefix(False)
+            plot.getAxis("left").setSIPrefixEnableRanges(())  # plain numbers, no "k"/"m" prefixes
             plot.getAxis("left").setWidth(48)
         self._time_curve = self._time_plot.plot(pen=pg.mkPen("#4fc3f7", width=1.5))
         self._fps_curve = self._fps_plot.plot(pen=pg.mkPen("#aed581", width=1.5))

@@ -19,7 +19,7 @@ class SpectrumPlot(QWidget):
         self.plot.showGrid(x=True, y=True, alpha=0.3)
         self.plot.setXRange(0, 0.5)
         for axis in ("bottom", "left"):
-            self.plot.getAxis(axis).enableAutoSIPrefix(False)
+            self.plot.getAxis(axis).setSIPrefixEnableRanges(())  # plain numbers, no "m" prefix
         self.plot.hideButtons()
         self.curve = self.plot.plot(pen=pg.mkPen("#ffb74d", width=1.5))
         self.note = QLabel("Turn on FFT in the Layers panel to see a layer's spectrum")
