@@ -33,9 +33,9 @@ import torch
 from torch import nn
 
 from .default_model import cache_dir as user_cache_dir
-from .grid import _label, save_png
+from .grid import draw_label, save_png, synthesize_batches
 from .model import Model
-from .render import DirectionEdit, RenderRequest, frames_to_uint8, request_ws, synthesize_request
+from .render import DirectionEdit, RenderRequest, request_ws
 from .video import Progress, ProgressMeter, partial_path
 
 METHODS = ("pca", "sefa")
@@ -461,7 +461,7 @@ class DirectionSheet:
             return image
         rows = [f"{name} seed {seed}" for name in self.names for seed in self.seeds]
         cols = [f"{step:+g} sd" if step else "0" for step in self.steps]  # the default font has no σ
-        return _label(image, rows, cols, h, w, sources=False)
+        return draw_label(image, rows, cols, h, w, sources=False)
 
 
 def direction_sheet(
@@ -508,15 +508,10 @@ def direction_sheet(
     requests[0].validate(model)
     ws = torch.cat([request_ws(model, r) for r in requests])  # [NLW]
 
-    # Synthesis in batches.
-    meter = ProgressMeter(len(ws), progress)
-    images = []
-    for start in range(0, len(ws), batch_size):
-        if cancel is not None and cancel.is_set():
-            return None
-        images.append(frames_to_uint8(synthesize_request(model, ws[start:start + batch_size], base)))
-        meter.update(start + len(images[-1]))
-    cells = np.concatenate(images).reshape(k, len(seeds), len(steps), *images[0].shape[1:])
+    images = synthesize_batches(model, ws, base, batch_size, progress, cancel)  # [NHW3]
+    if images is None:
+        return None
+    cells = images.reshape(k, len(seeds), len(steps), *images.shape[1:])
     return DirectionSheet(names=[directions.name(i) for i in range(k)], seeds=seeds, steps=steps, cells=cells)
 
 

@@ -123,14 +123,14 @@ class MixingGrid:
         image = tiles.transpose(0, 2, 1, 3, 4).reshape(rows * h, cols * w, 3)
         if not labels:
             return image
-        return _label(image, self.row_seeds, self.col_seeds, h, w, sources)
+        return draw_label(image, self.row_seeds, self.col_seeds, h, w, sources)
 
 
 def _font(cell: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=max(10, min(cell // 8, 48)))
 
 
-def _label(image: np.ndarray, row_seeds: Sequence[int], col_seeds: Sequence[int], h: int, w: int,
+def draw_label(image: np.ndarray, row_seeds: Sequence[int], col_seeds: Sequence[int], h: int, w: int,
            sources: bool) -> np.ndarray:
     """Add a white band above and left of the grid with the seeds in black, centred on their tiles."""
     font = _font(min(h, w))
@@ -151,6 +151,21 @@ def _label(image: np.ndarray, row_seeds: Sequence[int], col_seeds: Sequence[int]
         y = band_top + (i + skip) * h + h / 2
         draw.text((band_left - pad, y), str(seed), fill="black", font=font, anchor="rm")
     return np.asarray(canvas)
+
+
+def synthesize_batches(model: Model, ws: torch.Tensor, req: RenderRequest, batch_size: int,
+                       progress: Callable[[Progress], None] | None = None,
+                       cancel: threading.Event | None = None) -> np.ndarray | None:
+    """Images of many latents [N, num_ws, w_dim] with one request's noise and transform, in batches:
+    uint8 [N, H, W, 3], or None when cancelled between batches."""
+    meter = ProgressMeter(len(ws), progress)
+    images = []
+    for start in range(0, len(ws), batch_size):
+        if cancel is not None and cancel.is_set():
+            return None
+        images.append(frames_to_uint8(synthesize_request(model, ws[start:start + batch_size], req)))
+        meter.update(start + len(images[-1]))
+    return np.concatenate(images)
 
 
 def mixing_grid(
@@ -201,15 +216,9 @@ def mixing_grid(
             cells.append(ws)
     ws = torch.cat([seed_ws[s] for s in row_seeds] + [seed_ws[s] for s in col_seeds] + cells)  # [NLW]
 
-    # Synthesis in batches.
-    meter = ProgressMeter(len(ws), progress)
-    images = []
-    for start in range(0, len(ws), batch_size):
-        if cancel is not None and cancel.is_set():
-            return None
-        images.append(frames_to_uint8(synthesize_request(model, ws[start:start + batch_size], unmixed)))
-        meter.update(start + len(images[-1]))
-    images = np.concatenate(images)  # [NHW3]
+    images = synthesize_batches(model, ws, unmixed, batch_size, progress, cancel)  # [NHW3]
+    if images is None:
+        return None
     nr, nc = len(row_seeds), len(col_seeds)
     return MixingGrid(row_seeds, col_seeds, layers, row_images=images[:nr], col_images=images[nr:nr + nc],
                       cells=images[nr + nc:].reshape(nr, nc, *images.shape[1:]))

@@ -23,6 +23,7 @@ from .model import Model
 from .render import (
     RenderRequest,
     apply_edits,
+    check_fields,
     class_vector,
     frames_to_uint8,
     request_ws,
@@ -65,9 +66,7 @@ class Keyframe:
 
     @classmethod
     def from_dict(cls, data: dict) -> Keyframe:
-        unknown = sorted(set(data) - {"time", "request"})
-        if unknown:
-            raise ValueError(f"unknown keyframe field(s): {', '.join(unknown)}")
+        check_fields(cls, data, "keyframe")
         return cls(RenderRequest.from_dict(data["request"]), float(data.get("time", 0.0)))
 
 
@@ -151,10 +150,7 @@ class Walk:
     @classmethod
     def from_dict(cls, data: dict) -> Walk:
         """Build a walk from parsed JSON; unknown keys are a mistake worth reporting."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown walk field(s): {', '.join(unknown)}")
+        check_fields(cls, data, "walk")
         walk = cls(**{**data, "keyframes": [Keyframe.from_dict(k) for k in data.get("keyframes", [])]})
         if walk.layers is not None:
             walk.layers = [int(i) for i in walk.layers]

@@ -16,6 +16,13 @@ import torch
 from .model import NOISE_MODES, Model
 
 
+def check_fields(cls, data: dict, what: str) -> None:
+    """Refuse keys of parsed JSON that are not fields of the dataclass `cls`: a misspelt key is a mistake."""
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown {what} field(s): {', '.join(unknown)}")
+
+
 @dataclass
 class DirectionEdit:
     """A move along a direction in W (a slider of the directions panel), applied after truncation and mixing."""
@@ -28,9 +35,7 @@ class DirectionEdit:
     @classmethod
     def from_dict(cls, data: dict) -> DirectionEdit:
         """Build an edit from parsed JSON; unknown keys are a mistake worth reporting."""
-        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown direction edit field(s): {', '.join(unknown)}")
+        check_fields(cls, data, "direction edit")
         if "direction" not in data:
             raise ValueError("a direction edit needs its direction")
         edit = cls(**data)
@@ -84,10 +89,7 @@ class RenderRequest:
     @classmethod
     def from_dict(cls, data: dict) -> RenderRequest:
         """Build a request from parsed JSON; unknown keys are a mistake worth reporting."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown render request field(s): {', '.join(unknown)}")
+        check_fields(cls, data, "render request")
         req = cls(**data)
         req.seeds = [(int(s), float(w)) for s, w in req.seeds]
         req.mix_layers = [int(i) for i in req.mix_layers]
