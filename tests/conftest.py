@@ -1,5 +1,7 @@
 """Shared test helpers: where the reference fixtures live and how results are compared with them."""
 
+import faulthandler
+import gc
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +9,18 @@ import pytest
 import torch
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+TEST_TIMEOUT_S = 900  # far above the slowest test; a deadlock must not eat CI's whole time
+
+
+@pytest.fixture(autouse=True)
+def watchdog():
+    """End the run with every thread's stack when a test hangs; collect garbage on the main thread after
+    each test, since a window turns automatic collection off (explorer.widgets.gc_thread)."""
+    faulthandler.dump_traceback_later(TEST_TIMEOUT_S, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
+    if not gc.isenabled():
+        gc.collect()
 
 
 def fixtures_dir() -> Path:

@@ -7,6 +7,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from .gc_thread import collect_garbage_on_gui_thread
+
 
 class EngineBridge(QObject):
     """Wraps an engine worker (see `explorer.engine.worker.RenderWorker`) for widgets.
@@ -23,6 +25,7 @@ class EngineBridge(QObject):
 
     def __init__(self, make_worker: Callable[[Callable[[Any], None]], Any], parent: QObject | None = None):
         super().__init__(parent)
+        collect_garbage_on_gui_thread()  # before the engine thread allocates: see gc_thread
         self._worker = make_worker(self._deliver)
 
     def submit(self, request) -> int:
