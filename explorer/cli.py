@@ -156,8 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     proj.add_argument("--steps", type=int, default=1000, help="optimisation steps (default 1000)")
     proj.add_argument("--wplus", action="store_true", help="one w per layer (W+) instead of one for all (W)")
     proj.add_argument("--seed", type=int, default=0, help="seed of the noise maps and latent noise (default 0)")
-    proj.add_argument("--loss", choices=["pixel", "laplacian", "lpips"],
-                      help="distance to the image (default: lpips with --lpips-weights, else laplacian)")
+    proj.add_argument("--loss", choices=["auto", "pixel", "laplacian", "dfeat", "lpips"], default="auto",
+                      help="distance to the image: dfeat = the file's discriminator features + laplacian (default "
+                           "auto: lpips with --lpips-weights, else dfeat when the file carries a discriminator, "
+                           "as NVIDIA's training snapshots do, else laplacian)")
     proj.add_argument("--lpips-weights", type=Path, action="append", metavar="FILE",
                       help="VGG16 / LPIPS state dict (.pth); repeat for weights split over files")
     proj.add_argument("--keep-noise", dest="fit_noise", action="store_false",
@@ -246,6 +248,7 @@ def _info_text(info) -> str:
         f"classes (c_dim): {info.c_dim}",
         f"noise inputs:    {len(info.noise_layers) if info.has_noise else 'none'}",
         f"input transform: {'yes' if info.has_input_transform else 'no'}",
+        f"discriminator:   {f'{info.discriminator} (projection uses its features)' if info.discriminator else 'none'}",
     ]
     lines += [f"note:            {n}" for n in info.notes]
     return "\n".join(lines)
@@ -445,18 +448,17 @@ def _project(model, args) -> int:
     import numpy as np
     from PIL import Image
 
-    from .engine.projector import ProjectionSettings, make_loss, prepare_target, project, save_latents
+    from .engine.projector import ProjectionSettings, model_loss, prepare_target, project, save_latents
     from .engine.render import RenderRequest
     from .engine.video import VideoSettings, _open_writer
 
-    kind = args.loss or ("lpips" if args.lpips_weights else "laplacian")
-    settings = ProjectionSettings(steps=args.steps, w_plus=args.wplus, seed=args.seed, loss=kind,
+    settings = ProjectionSettings(steps=args.steps, w_plus=args.wplus, seed=args.seed, loss=args.loss,
                                   lpips_weights=tuple(str(p) for p in args.lpips_weights or ()),
                                   optimize_noise=args.fit_noise, class_idx=args.class_idx,
                                   preview_every=1 if args.video else 0)
     settings.validate(model.info)
     target = prepare_target(args.image, model.info.resolution)
-    loss = make_loss(kind, target.pixels, settings.lpips_weights, model.device)
+    loss = model_loss(model, settings.loss, target.pixels, settings.lpips_weights)
     print(f"projecting {args.image} ({target.source_size[0]}x{target.source_size[1]}, crop {target.crop_box}) "
           f"with {loss.label}, {'W+' if args.wplus else 'W'}, {args.steps} steps", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)

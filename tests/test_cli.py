@@ -30,8 +30,10 @@ def test_info_text_and_json():
     out = run_cli("info", path)
     assert out.returncode == 0, out.stderr
     assert "stylegan3-r" in out.stdout and "input transform: yes" in out.stdout
+    assert "discriminator:   D (projection uses its features)" in out.stdout
     info = json.loads(run_cli("info", path, "--json").stdout)
     assert (info["family"], info["resolution"], info["num_ws"], info["has_noise"]) == ("stylegan3-r", 32, 16, False)
+    assert info["discriminator"] == "D"
 
 
 def test_render_writes_pngs(tmp_path):

@@ -23,6 +23,7 @@ from PySide6.QtGui import QDropEvent, QGuiApplication  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
 from explorer.app import create_window  # noqa: E402
+from explorer.engine.default_model import BUNDLED_MODELS  # noqa: E402
 from explorer.engine.render import render  # noqa: E402
 from explorer.engine.worker import RenderWorker  # noqa: E402
 from explorer.widgets.bridge import EngineBridge  # noqa: E402
@@ -90,14 +91,21 @@ def drag(qtbot, widget, start: QPoint, delta: QPoint, button=Qt.MouseButton.Left
 # -- opening models ------------------------------------------------------------------------------
 
 
-def test_opens_on_the_default_model(open_window, tmp_path):
+def test_opens_on_the_first_trained_model(open_window):
     window = open_window(None)
-    assert window.info.family == "stylegan2" and window.info.path == str(tmp_path / "default.pt")
+    assert window.info.family == "stylegan2" and window.info.path == str(BUNDLED_MODELS[0].path())
     assert window.canvas.image.shape == (64, 64, 3)
     labels = [a.text() for a in window.bundled_menu.actions()]
-    assert labels == ["Default (untrained placeholder)"]
+    assert labels == [m.label for m in BUNDLED_MODELS] and labels[-1].startswith("Untrained placeholder")
     assert "stylegan2" in window.model_panel.text() and "latent-explorer" in window.model_panel.text()
     assert "stylegan2" in window.windowTitle()
+
+
+def test_bundled_placeholder_opens_from_the_menu(open_window, qtbot, tmp_path):
+    window = open_window(None)
+    window.bundled_menu.actions()[-1].trigger()
+    qtbot.waitUntil(lambda: window.info.path == str(tmp_path / "default.pt"), timeout=FRAME_TIMEOUT_MS)
+    assert any("untrained" in n for n in window.info.notes)
 
 
 def test_model_info_and_controls_follow_the_model(open_window, qtbot):

@@ -84,6 +84,51 @@ def test_layer_view_and_its_spectrum(open_window, qtbot):
     assert window.spectrum.profile is None
 
 
+def test_spectra_of_a_second_model_side_by_side(open_window, qtbot, tmp_path):
+    window = open_window(fixture_model("stylegan2-ada-32"))
+    dock = window.spectrum
+    window.spectrum_dock.show()
+    window.spectrum_dock.raise_()
+    assert not dock.images.isVisible() and not dock.clear_button.isEnabled()
+    dock.open_companion(fixture_model("stylegan3-t-32"))
+    qtbot.waitUntil(lambda: dock.comparison is not None, timeout=FRAME_TIMEOUT_MS)
+    assert [label.text for _, label in dock.legend.items] == ["stylegan2 · model.pkl", "stylegan3-t · model.pkl"]
+    assert all(len(curve.getData()[0]) > 0 and curve.isVisible() for curve in dock.compare_curves)
+    assert dock.images.isVisible() and all(item.image.shape == (64, 64) for item in dock.items)
+    assert "output 32×32" in dock.views[1].titleLabel.text and dock.clear_button.isEnabled()
+
+    first = dock.comparison
+    window.latent.seed.setValue(4)  # a new frame, a new comparison of the same request
+    qtbot.waitUntil(lambda: dock.comparison is not first, timeout=FRAME_TIMEOUT_MS)
+    window.layers.select("b4")
+    qtbot.waitUntil(lambda: dock.comparison.first.source.startswith("layer b4"), timeout=FRAME_TIMEOUT_MS)
+    assert dock.comparison.second is None and "has no layer at 4×4" in dock.note.text()
+    assert [label.text for _, label in dock.legend.items] == ["stylegan2 · model.pkl"]
+
+    (tmp_path / "bad.pkl").write_bytes(b"not a checkpoint")
+    dock.open_companion(tmp_path / "bad.pkl")
+    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=FRAME_TIMEOUT_MS)
+    assert "Could not load the model to compare with" in window.banner.label.text()
+    assert dock.companion.family == "stylegan3-t" and "Loading" not in dock.note.text()
+
+    asked = []
+    compare = window.engine.compare
+    window.engine.compare = lambda request: asked.append(request) or compare(request)
+    window.perf_dock.raise_()  # the spectrum tab is hidden: frames go by without comparisons
+    window.latent.seed.setValue(5)
+    wait_frame(qtbot, window)
+    assert asked == []
+    window.spectrum_dock.raise_()
+    qtbot.waitUntil(lambda: len(asked) == 1 and asked[0].seeds == [(5, 1.0)], timeout=FRAME_TIMEOUT_MS)
+
+    dock.clear_button.click()
+    assert dock.companion is None and dock.comparison is None and not dock.images.isVisible()
+    assert dock.legend.items == [] and not dock.clear_button.isEnabled()
+    window.latent.seed.setValue(6)
+    wait_frame(qtbot, window)
+    assert len(asked) == 1
+
+
 # -- directions ----------------------------------------------------------------------------------
 
 

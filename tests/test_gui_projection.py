@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import fixtures_dir
 from test_gui import FRAME_TIMEOUT_MS, fixture_model, wait_frame
 
 pytest.importorskip("pytestqt")
@@ -79,7 +80,8 @@ def test_project_then_use_as_current_state(open_window, qtbot, tmp_path):
     assert dock.target.crop_box == (6, 0, 38, 32) and dock.target.source_size == (44, 32)
     assert np.array_equal(dock.target.pixels, before)  # the centre crop is the picture itself
     assert dock.crop.isVisible() and dock.crop.rect().width() == 32
-    assert dock.loss_label.text() == "Loss: Laplacian-pyramid L1"
+    qtbot.waitUntil(lambda: dock.loss_label.text() == "Loss (automatic): discriminator features + Laplacian-pyramid L1",
+                    timeout=FRAME_TIMEOUT_MS)  # the snapshot carries a discriminator, read in a job
 
     dock.steps.setValue(8)
     dock.latent.setCurrentIndex(1)  # W+
@@ -88,6 +90,7 @@ def test_project_then_use_as_current_state(open_window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: dock.result is not None, timeout=FRAME_TIMEOUT_MS)
     result = dock.result
     assert len(dock._distances) == 8 and dock.distance_curve.getData()[0].size == 8
+    assert result.settings.loss == "dfeat" and "discriminator features" in dock.result_label.text()
     assert np.array_equal(dock.projection_item.image, result.image)
     assert result.ws.shape == (1, window.info.num_ws, window.info.w_dim) and result.settings.w_plus
     assert "PSNR" in dock.result_label.text() and dock.use_button.isEnabled()
@@ -170,3 +173,20 @@ def test_lpips_needs_weights_and_names_them(open_window, qtbot, tmp_path, monkey
     qtbot.waitUntil(lambda: "learned" in dock.loss_label.text(), timeout=FRAME_TIMEOUT_MS)
     assert dock.loss_label.text() == "Loss: LPIPS (VGG16, learned layer weights; vgg.pth)"
     assert dock.settings().lpips_weights == (str(tmp_path / "vgg.pth"),)
+
+
+def test_loss_choice_follows_the_discriminator(open_window, qtbot, tmp_path):
+    """The dock names the loss in use; 'Discriminator features' is there only for files that carry one."""
+    window, dock = open_window("stylegan2-ada-32")
+    assert dock.open_image(rendered_photo(window, tmp_path / "photo.png"))
+    dock.loss.setCurrentIndex(dock.loss.findData("laplacian"))
+    assert dock.loss_label.text() == "Loss: Laplacian-pyramid L1"
+    dock.loss.setCurrentIndex(dock.loss.findData("dfeat"))
+    qtbot.waitUntil(lambda: dock.loss_label.text() == "Loss: discriminator features + Laplacian-pyramid L1",
+                    timeout=FRAME_TIMEOUT_MS)
+
+    window.open_model(fixtures_dir() / "tf" / "stylegan2_32" / "model.pkl")  # a TF pickle: no discriminator
+    qtbot.waitUntil(lambda: dock.info.source_format == "tf-legacy-pickle", timeout=FRAME_TIMEOUT_MS)
+    dfeat = dock.loss.model().item(dock.loss.findData("dfeat"))
+    assert not dfeat.isEnabled() and "no discriminator" in dfeat.toolTip()
+    assert dock.loss.currentData() == "auto" and dock.loss_label.text() == "Loss (automatic): Laplacian-pyramid L1"

@@ -3,6 +3,7 @@ the projected state as a render request, and `explorer project` end to end."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from explorer.engine.projector import (
     prepare_target,
     project,
     psnr,
+    resolve_loss,
     save_latents,
 )
 from explorer.engine.render import RenderRequest, render
@@ -60,7 +62,8 @@ def target(sg2):
 
 
 def _settings(**kwargs) -> ProjectionSettings:
-    return ProjectionSettings(w_std_samples=W_STD_SAMPLES, **kwargs)
+    """The Laplacian loss unless told (the fixture carries a discriminator, which 'auto' would take)."""
+    return ProjectionSettings(w_std_samples=W_STD_SAMPLES, **{"loss": "laplacian", **kwargs})
 
 
 @pytest.fixture(scope="module")
@@ -240,6 +243,24 @@ def test_lpips_projection_runs(sg2, target, tmp_path):
     assert result.loss_label.startswith("LPIPS") and len(result.losses) == 2
 
 
+def test_auto_takes_the_discriminator_features(sg2, target):
+    """The fixture's snapshot carries D: 'auto' projects with its features, and the result says so."""
+    start = psnr(target, render(sg2, RenderRequest(truncation_psi=0.0)).image)
+    result = project(sg2, target, ProjectionSettings(steps=8, w_std_samples=W_STD_SAMPLES))
+    assert result.loss_label == "discriminator features + Laplacian-pyramid L1" and result.settings.loss == "dfeat"
+    assert result.distance < result.distances[0] and result.psnr > start
+
+
+def test_which_loss_auto_takes(sg2, target):
+    info, no_d = sg2.info, dataclasses.replace(sg2.info, discriminator=None)
+    assert resolve_loss("auto", info) == "dfeat" and resolve_loss("auto", info, ["vgg.pth"]) == "lpips"
+    assert resolve_loss("auto", no_d) == "laplacian" and resolve_loss("pixel", info) == "pixel"
+    with pytest.raises(ValueError, match="carries a discriminator .NVIDIA.s training snapshots do.; this file has"):
+        ProjectionSettings(loss="dfeat").validate(no_d)
+    with pytest.raises(ValueError, match="needs a checkpoint that carries a discriminator"):
+        make_loss("dfeat", target)
+
+
 def test_latents_export_import_round_trip(sg2, projections, tmp_path):
     result = projections["W"]
     path = save_latents(tmp_path / "w.npz", result.ws, result.noise)
@@ -315,6 +336,18 @@ def test_cli_project_errors(tmp_path, capsys):
     assert "the LPIPS loss needs VGG16 weights" in capsys.readouterr().err
     assert main(["project", str(model), str(tmp_path / "missing.png"), "--out", str(tmp_path)]) == 1
     assert "missing.png" in capsys.readouterr().err
+
+
+def test_cli_project_names_the_automatic_loss(tmp_path, capsys):
+    Image.new("RGB", (40, 32), (200, 120, 60)).save(tmp_path / "x.png")
+    model = fixtures_dir() / "nvidia/stylegan2-ada-32/model.pkl"
+    assert main(["project", str(model), str(tmp_path / "x.png"), "--steps", "2", "--out", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert "with discriminator features + Laplacian-pyramid L1, W, 2 steps" in err
+    assert "PSNR" in out and "discriminator features + Laplacian-pyramid L1" in out
+    no_d = fixtures_dir() / "tf/stylegan2_32/model.pkl"
+    assert main(["project", str(no_d), str(tmp_path / "x.png"), "--loss", "dfeat", "--out", str(tmp_path)]) == 1
+    assert "this file has none" in capsys.readouterr().err
 
 
 def test_stylegan3_projection_without_noise():

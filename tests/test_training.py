@@ -5,6 +5,8 @@ Nothing here downloads: the trainers' smoke tests stream faces from a randomly i
 
 from __future__ import annotations
 
+import json
+import math
 import shutil
 
 import pytest
@@ -83,30 +85,41 @@ def test_swd_separates_different_distributions():
     assert all(apart[k] > 2 * base[k] for k in base), (apart, base)
 
 
+SMALL = ["--channel-base", "64", "--channel-max", "16", "--z-dim", "16"]
+# Each case: the trainer module and its tiny 16 px settings (batch 4, so four steps are 16 images).
 TINY = {
-    "stylegan2": ["--channel-base", "64", "--channel-max", "16", "--z-dim", "16"],
+    "progan": ("progan", [*SMALL, "--stable-kimg", "0.004", "--fade-kimg", "0.008"]),
+    "stylegan1": ("stylegan1", SMALL),
+    "stylegan2": ("stylegan2", SMALL),
+    "stylegan3-t": ("stylegan3", [*SMALL, "--cfg", "t", "--num-layers", "4"]),
+    "stylegan3-r": ("stylegan3", [*SMALL, "--cfg", "r", "--num-layers", "4"]),
 }
 
 
-def _train(family: str, out, kimg: float, resume: bool = False) -> None:
-    module = __import__(f"explorer.training.{family}", fromlist=["main"])
+def _train(family: str, out, kimg: float, resume: bool = False):
+    module, extra = TINY[family]
+    module = __import__(f"explorer.training.{module}", fromlist=["main"])
     args = ["--out", str(out), "--kimg", str(kimg), "--batch", "4", "--resolution", "16", "--log-seconds", "1e9",
-            *TINY[family]]
-    module.main([*args, "--resume"] if resume else args)
+            *extra]
+    threads = torch.get_num_threads()
+    try:
+        return module.main([*args, "--resume"] if resume else args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def random_teacher(monkeypatch):
+    monkeypatch.setattr(teacher, "load_teacher", lambda *a, **k: teacher.DCGANGenerator().eval())
 
 
 @pytest.mark.parametrize("family", sorted(TINY))
-def test_trainer_steps_resume_and_export(family, tmp_path, monkeypatch):
-    monkeypatch.setattr(teacher, "load_teacher", lambda *a, **k: teacher.DCGANGenerator().eval())
-    threads = torch.get_num_threads()
-    try:
-        straight, split = tmp_path / "straight", tmp_path / "split"
-        _train(family, straight, 0.016)          # four steps of four images
-        _train(family, split, 0.008)             # two steps ...
-        shutil.copy(split / CHECKPOINT, tmp_path / "half.pt")
-        _train(family, split, 0.016, resume=True)  # ... then two more after a resume
-    finally:
-        torch.set_num_threads(threads)
+def test_trainer_steps_resume_and_export(family, tmp_path, random_teacher):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    trainer = _train(family, straight, 0.016)  # four steps of four images
+    _train(family, split, 0.008)               # two steps ...
+    shutil.copy(split / CHECKPOINT, tmp_path / "half.pt")
+    _train(family, split, 0.016, resume=True)  # ... then two more after a resume
     a = torch.load(straight / CHECKPOINT, weights_only=True)
     b = torch.load(split / CHECKPOINT, weights_only=True)
     half = torch.load(tmp_path / "half.pt", weights_only=True)
@@ -115,22 +128,68 @@ def test_trainer_steps_resume_and_export(family, tmp_path, monkeypatch):
     for net in ("G", "G_ema", "D"):
         for key, value in a["trainer"][net].items():
             assert torch.equal(value, b["trainer"][net][key]), f"{net}.{key} differs after resume"
+    log = json.loads((straight / "log.jsonl").read_text().splitlines()[-1])
+    assert {"loss_g", "loss_d"} <= set(log) and all(math.isfinite(v) for v in log.values()), log
     assert (straight / "samples.png").is_file()
+
     model = load_model(straight / "G_ema.pt")
-    img = model.synthesize(model.map(torch.randn(2, model.info.z_dim)))
+    assert model.info.family == trainer.family == family and model.info.resolution == 16
+    z = torch.randn(2, model.info.z_dim)
+    img = model.synthesize(model.map(z))
     assert img.shape == (2, 3, 16, 16) and torch.isfinite(img).all()
+    assert torch.allclose(img, trainer.sample(z), atol=1e-5)
+
+
+def test_progan_schedule_and_what_g_renders_meanwhile(tmp_path, random_teacher):
+    from explorer.training.progan import grow_schedule, grown_synthesis, lod
+
+    # 16 px: levels 4, 8, 16; 4 images at 4x4, then per level an 8-image fade and 4 stable images.
+    stages = [grow_schedule(i, 3, stable_kimg=0.004, fade_kimg=0.008) for i in range(0, 36, 2)]
+    assert stages[:10] == [(0, 1.0), (0, 1.0), (1, 0.0), (1, 0.25), (1, 0.5), (1, 0.75), (1, 1.0), (1, 1.0),
+                           (2, 0.0), (2, 0.25)]
+    assert stages[-1] == (2, 1.0) and grow_schedule(10**6, 3, 0.004, 0.008) == (2, 1.0)
+    assert [lod(3, *s) for s in [(0, 1.0), (1, 0.0), (1, 0.75), (2, 0.5), (2, 1.0)]] == [2, 2, 1.25, 0.5, 0]
+
+    trainer = _train("progan", tmp_path, 0.02)  # ends mid-fade of 16x16: level 2, alpha 0.5
+    assert trainer.stage(trainer.images_seen) == (2, 0.5) and trainer.config["lod"] == 0.5
+    ws = trainer.g_ema.mapping(torch.randn(3, 16))
+    grown = grown_synthesis(trainer.g_ema.synthesis, ws, 2, 0.5)
+    assert torch.allclose(trainer.g_ema.synthesis(ws), grown, atol=1e-5)
+    low = grown_synthesis(trainer.g_ema.synthesis, ws, 1, 0.25)  # 8x8, as the engine draws it at lod 1.75
+    trainer.g_ema.synthesis.lod = lod(3, 1, 0.25)
+    assert torch.allclose(trainer.g_ema.synthesis(ws), low.repeat_interleave(2, 2).repeat_interleave(2, 3), atol=1e-5)
+
+
+def test_growing_discriminator_takes_every_resolution():
+    from explorer.training.discriminator import Discriminator
+
+    D = Discriminator(16, {16: 8, 8: 8, 4: 8}, growing=True)
+    for res in (4, 8, 16):
+        assert D(torch.randn(4, 3, res, res), alpha=1.0 if res == 4 else 0.3).shape == (4, 1)
+    with pytest.raises(ValueError):
+        Discriminator(16, {16: 8, 8: 8, 4: 8})(torch.randn(4, 3, 8, 8))
+
+
+@pytest.mark.parametrize("family", ["stylegan1", "stylegan2", "stylegan3-t", "stylegan3-r"])
+def test_generator_gradients_reach_every_parameter(family, tmp_path, random_teacher):
+    trainer = _train(family, tmp_path, 0.004)
+    trainer.G.requires_grad_(True)
+    fake, _ = trainer.generate(4)
+    trainer.D(fake).sum().backward()
+    missing = [name for name, p in trainer.G.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing
 
 
 def test_unfused_modconv_renders_the_same_image():
     from explorer.engine.networks import build_generator
-    from explorer.training.loop import unfused_modconv
+    from explorer.training.gan import use_fused_modconv
     from explorer.training.stylegan2 import generator_config
 
     torch.manual_seed(0)
     G = build_generator("stylegan2", generator_config(16, channel_base=64, channel_max=16, z_dim=16))
     ws = G.mapping(torch.randn(3, 16))
     fused = G.synthesis(ws, noise_mode="const")
-    assert torch.allclose(unfused_modconv(G).synthesis(ws, noise_mode="const"), fused, atol=1e-4)
+    assert torch.allclose(use_fused_modconv(G, False).synthesis(ws, noise_mode="const"), fused, atol=1e-4)
 
 
 def test_filtered_lrelu_fast_path_has_gradients():

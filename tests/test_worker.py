@@ -16,8 +16,10 @@ import torch
 
 from explorer.engine import load_model
 from explorer.engine.default_model import (
+    ASSETS_DIR,
     BUNDLED_MODELS,
     ENV_PATH,
+    TRAINED,
     build_default_checkpoint,
     default_model_path,
     ensure_default_model,
@@ -157,11 +159,26 @@ def test_default_model_is_deterministic_and_loads(default_model):
 def test_default_model_path_follows_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv(ENV_PATH, str(tmp_path / "sub" / "m.pt"))
     assert default_model_path() == tmp_path / "sub" / "m.pt"
-    assert BUNDLED_MODELS[0].path() == tmp_path / "sub" / "m.pt"
+    placeholder = BUNDLED_MODELS[-1]
+    assert placeholder.path() == tmp_path / "sub" / "m.pt"
     before = torch.get_rng_state()
-    assert BUNDLED_MODELS[0].prepare() == tmp_path / "sub" / "m.pt"
+    assert placeholder.prepare() == tmp_path / "sub" / "m.pt"
     assert (tmp_path / "sub" / "m.pt").is_file()
     assert torch.equal(torch.get_rng_state(), before), "building the default model must not touch the global RNG"
+
+
+def test_trained_models_ship_first_load_and_fit_the_size_limit():
+    trained = [m for m in BUNDLED_MODELS if m.path().parent == ASSETS_DIR]
+    assert [m.label for m in trained] == [label for label, name in TRAINED], "a trained model is missing in assets/"
+    assert BUNDLED_MODELS[: len(trained)] == tuple(trained), "trained models come before the placeholder"
+    assert sum(m.path().stat().st_size for m in trained) <= 40 * 2**20
+    for entry in trained:
+        model = load_model(entry.prepare())
+        family = entry.label.split()[0].lower()
+        assert (model.info.family.replace("-", ""), model.info.resolution) == (family.replace("-", ""), 64)
+        assert any("kimg" in n for n in model.info.notes), "the notes say how long it trained"
+        image = render(model, RenderRequest(seeds=[(0, 1.0)])).image
+        assert image.shape == (64, 64, 3) and image.std() > 20
 
 
 # -- the worker --------------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
-"""The model `explorer` opens when given none, until trained bundled models ship in `assets/`.
+"""The models `explorer` offers with no download: the trained face models in `assets/`, and an
+untrained placeholder that the program writes itself.
 
-It is a small StyleGAN2 (64x64) with seeded random weights that this program writes itself, in its
-own format, on first use: untrained, so it shows abstract colour patterns rather than faces, but it
-exercises every control except the StyleGAN3 transform and renders fast on a CPU. Bundled models are
-entries of `BUNDLED_MODELS`; the trained ones will be added there.
+The trained models (64x64 faces, made by `explorer/training/`; provenance in `assets/README.md`)
+come first in `BUNDLED_MODELS`, so `explorer` with no arguments opens the first of them. The
+placeholder is a small StyleGAN2 with seeded random weights, written in our own format on first
+use: it shows abstract colour patterns, not faces, and is what opens when the assets are missing
+(a copy of the package without the repository's `assets/`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ CONFIG = {
     "mapping_kwargs": {"num_layers": 2},
 }
 SEED = 0
+ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
+TRAINED = (  # (menu label, file in ASSETS_DIR): the first one present is the default model
+    ("StyleGAN2 faces, 64 px (trained)", "stylegan2-faces-64.pt"),
+)
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,11 @@ def ensure_default_model(path: str | Path | None = None) -> Path:
     return path
 
 
-BUNDLED_MODELS = (
-    BundledModel("Default (untrained placeholder)", default_model_path, ensure_default_model),
+def _trained(label: str, name: str) -> BundledModel:
+    path = ASSETS_DIR / name
+    return BundledModel(label, lambda: path, lambda: path)
+
+
+BUNDLED_MODELS = tuple(_trained(label, name) for label, name in TRAINED if (ASSETS_DIR / name).is_file()) + (
+    BundledModel("Untrained placeholder (random weights)", default_model_path, ensure_default_model),
 )

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .formats import Checkpoint, read_checkpoint
+from .formats import Checkpoint, read_checkpoint, read_discriminator
+from .networks.discriminator import Discriminator
 
 NOISE_MODES = ("const", "random", "none")
 
@@ -40,6 +41,7 @@ class ModelInfo:
     notes: tuple[str, ...]        # guesses and estimates a user should know about
     resolution_guessed: bool = False
     w_avg_estimated: bool = False
+    discriminator: str | None = None  # the file's discriminator network (projection can use its features)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -76,12 +78,25 @@ class Model:
             notes=tuple(ckpt.notes),
             resolution_guessed=ckpt.resolution_guessed,
             w_avg_estimated=ckpt.w_avg_estimated,
+            discriminator=ckpt.discriminator,
         )
+        self._discriminator: Discriminator | None = None
 
     @property
     def w_avg(self) -> torch.Tensor:
         """The average w, [w_dim]: stored in the checkpoint, or estimated deterministically (see info)."""
         return self.generator.mapping.w_avg
+
+    def discriminator(self) -> Discriminator | None:
+        """The file's discriminator on the model's device, or None if it has none. It is read from `info.path`
+        on first use (only projection needs it) and then kept.
+
+        Raises:
+            LoadError: the file can no longer be read, or its discriminator does not fit ours.
+        """
+        if self.info.discriminator is not None and self._discriminator is None:
+            self._discriminator = read_discriminator(self.info.path, self.info.discriminator).to(self.device)
+        return self._discriminator
 
     @torch.no_grad()
     def map(self, z, c=None, truncation_psi: float = 1.0, truncation_cutoff: int | None = None) -> torch.Tensor:

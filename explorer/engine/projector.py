@@ -7,7 +7,10 @@ and optimise the per-layer noise maps too, regularised at several scales so that
 and do not paint the picture, and renormalised to zero mean and unit variance after every step.
 
 The distance to the target is one of: pixel L2, an L1 over a Laplacian pyramid (both need no
-download), or LPIPS on a VGG16 whose weights the user already has (a plain state dict).
+download), the features of the checkpoint's own discriminator plus the Laplacian term (NVIDIA's
+training snapshots carry one), or LPIPS on a VGG16 whose weights the user already has (a plain state dict).
+'auto' takes LPIPS when weights are given, else the discriminator when the file has one, else the
+Laplacian pyramid.
 
 Latents are exported as `.npz` in the layout of NVIDIA's projector: `w` of shape
 [1, num_ws, w_dim]; the optimised noise maps are added as `noise_0`, `noise_1`, ... (unit noise,
@@ -16,6 +19,7 @@ Latents are exported as `.npz` in the layout of NVIDIA's projector: `w` of shape
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -33,9 +37,10 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from .model import Model, ModelInfo
+from .networks.discriminator import Discriminator
 from .render import RenderRequest, class_vector, request_ws, to_uint8
 
-LOSSES = ("pixel", "laplacian", "lpips")
+LOSSES = ("auto", "pixel", "laplacian", "dfeat", "lpips")
 
 
 # -- the target image ---------------------------------------------------------------------------
@@ -102,6 +107,11 @@ class ProjectionLoss(torch.nn.Module):
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         """img [1, 3, H, W] in about [-1, 1] -> scalar distance to the target."""
         raise NotImplementedError
+
+
+def _unit_channels(f: torch.Tensor) -> torch.Tensor:
+    """Features [N, C, H, W] scaled to unit length over the channels at every pixel, as LPIPS compares them."""
+    return f / (f.square().sum(dim=1, keepdim=True).sqrt() + 1e-10)
 
 
 class PixelL2Loss(ProjectionLoss):
@@ -297,8 +307,7 @@ class LpipsLoss(ProjectionLoss):
         """Unit-length (over channels) features of the five taps."""
         if img.shape[-1] > LPIPS_MAX_SIZE:
             img = F.interpolate(img, size=(LPIPS_MAX_SIZE, LPIPS_MAX_SIZE), mode="area")
-        feats = self.vgg((img - self.shift) / self.scale)
-        return [f / (f.square().sum(dim=1, keepdim=True).sqrt() + 1e-10) for f in feats]
+        return [_unit_channels(f) for f in self.vgg((img - self.shift) / self.scale)]
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         total = img.new_zeros([])
@@ -309,19 +318,59 @@ class LpipsLoss(ProjectionLoss):
         return total
 
 
+# Weight of the Laplacian-pyramid term next to the discriminator features. Measured on our 64x64 face model
+# after 190 kimg of training, with its D, projecting 8 teacher faces (W+, 200 steps): Laplacian alone 26.96 dB;
+# D features + pixel L2 27.44 dB; D features + Laplacian at weight 0.3 27.61 dB, at 1 27.81 dB (W: 24.86 dB
+# against 24.53 dB for the Laplacian alone).
+DFEAT_LAPLACIAN_WEIGHT = 1.0
+
+
+class DiscriminatorFeatureLoss(ProjectionLoss):
+    """The checkpoint's own discriminator as the perceptual network: the output of each of its blocks,
+    unit-normalised over channels, squared differences summed over channels and averaged over pixels and
+    blocks (LPIPS with equal weights, on D instead of VGG16), plus the Laplacian-pyramid L1, because D's
+    finest block already sees the image at half its resolution. D was trained on this model's images, so it
+    knows what matters in them, and it needs no download."""
+
+    def __init__(self, target: torch.Tensor, discriminator: Discriminator,
+                 laplacian_weight: float = DFEAT_LAPLACIAN_WEIGHT):
+        super().__init__()
+        self.discriminator, self.laplacian_weight = discriminator, laplacian_weight
+        self.laplacian = LaplacianL1Loss(target)
+        self.label = f"discriminator features + {self.laplacian.label}"
+        with torch.no_grad():
+            self.target_features = [_unit_channels(f) for f in discriminator.features(target)]
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        feats = self.discriminator.features(img)
+        dfeat = sum((_unit_channels(a) - b).square().sum(dim=1).mean()
+                    for a, b in zip(feats, self.target_features, strict=True)) / len(feats)
+        return dfeat + self.laplacian_weight * self.laplacian(img)
+
+
+def resolve_loss(kind: str, info: ModelInfo, lpips_weights: Sequence[str | Path] = ()) -> str:
+    """The distance 'auto' stands for: LPIPS with weights, else the file's discriminator, else the Laplacian
+    pyramid; any other kind stands for itself."""
+    if kind != "auto":
+        return kind
+    return "lpips" if lpips_weights else "dfeat" if info.discriminator is not None else "laplacian"
+
+
 def make_loss(
     kind: str,
     target: np.ndarray,
     lpips_weights: Sequence[str | Path] = (),
     device: str | torch.device = "cpu",
+    discriminator: Discriminator | None = None,
 ) -> ProjectionLoss:
     """Build the distance to a target (before a run, e.g. to show the user its `label`).
 
     Args:
-        kind: 'pixel', 'laplacian' or 'lpips'.
+        kind: 'pixel', 'laplacian', 'dfeat' or 'lpips' ('auto' is resolved by `model_loss`).
         target: uint8 [res, res, 3], e.g. `TargetImage.pixels`.
         lpips_weights: for 'lpips': VGG16 (+ LPIPS linear layers) state-dict files.
         device: the model's device.
+        discriminator: for 'dfeat': the checkpoint's discriminator, on `device`.
 
     Returns:
         The loss module; its `label` names it for the GUI.
@@ -331,9 +380,21 @@ def make_loss(
         return PixelL2Loss(x)
     if kind == "laplacian":
         return LaplacianL1Loss(x)
+    if kind == "dfeat":
+        if discriminator is None:
+            raise ValueError("the discriminator-feature loss needs a checkpoint that carries a discriminator")
+        return DiscriminatorFeatureLoss(x, discriminator)
     if kind == "lpips":
         return LpipsLoss(x, lpips_weights)
     raise ValueError(f"unknown loss {kind!r}: use one of {', '.join(LOSSES)}")
+
+
+def model_loss(model: Model, kind: str, target: np.ndarray, lpips_weights: Sequence[str | Path] = ()) -> ProjectionLoss:
+    """`make_loss` for a model, on its device: 'auto' resolved (`resolve_loss`) and, for 'dfeat', the
+    model's discriminator read from its file (once: the model keeps it)."""
+    kind = resolve_loss(kind, model.info, lpips_weights)
+    discriminator = model.discriminator() if kind == "dfeat" else None
+    return make_loss(kind, target, lpips_weights, model.device, discriminator)
 
 
 # -- the optimisation ---------------------------------------------------------------------------
@@ -347,7 +408,7 @@ class ProjectionSettings:
     steps: int = 1000
     w_plus: bool = False                  # one w per layer (W+) instead of one w broadcast (W)
     seed: int = 0                         # noise maps' start, latent noise, the w spread estimate
-    loss: str = "laplacian"               # 'pixel', 'laplacian' or 'lpips'
+    loss: str = "auto"                    # 'auto', 'pixel', 'laplacian', 'dfeat' or 'lpips' (see `resolve_loss`)
     lpips_weights: tuple[str, ...] = ()   # VGG16 / LPIPS state-dict files for loss='lpips'
     optimize_noise: bool = True           # also fit the noise maps (else keep the model's stored noise)
     class_idx: int | None = None          # class of a conditional model (for the w spread estimate)
@@ -368,6 +429,9 @@ class ProjectionSettings:
             raise ValueError(f"unknown loss {self.loss!r}: use one of {', '.join(LOSSES)}")
         if self.loss == "lpips" and not self.lpips_weights:
             raise ValueError("the LPIPS loss needs VGG16 weights: give a state-dict file")
+        if self.loss == "dfeat" and info.discriminator is None:
+            raise ValueError("the discriminator-feature loss needs a checkpoint that carries a discriminator "
+                             "(NVIDIA's training snapshots do); this file has none")
         if info.c_dim > 0 and not (self.class_idx is not None and 0 <= self.class_idx < info.c_dim):
             raise ValueError(f"this model is conditional: choose a class from 0 to {info.c_dim - 1}")
         if self.w_std_samples < 2:
@@ -455,10 +519,10 @@ def project(
     Args:
         model: the generator.
         target: from `prepare_target`, or a uint8 [res, res, 3] array already of the model's size.
-        settings: steps, W or W+, loss, seed and the schedule.
+        settings: steps, W or W+, loss, seed and the schedule; the result's copy names the loss 'auto' chose.
         progress: called on this thread after every step.
         cancel: set it (from any thread) to stop before the next step.
-        loss: a distance built beforehand with `make_loss` (e.g. to show its label first); by default
+        loss: a distance built beforehand with `model_loss` (e.g. to show its label first); by default
             it is built from `settings`.
 
     Returns:
@@ -479,8 +543,9 @@ def project(
                          f"{list(target.pixels.shape)}: use prepare_target")
     device = model.device
     synthesis = model.generator.synthesis
+    settings = dataclasses.replace(settings, loss=resolve_loss(settings.loss, info, settings.lpips_weights))
     if loss is None:
-        loss = make_loss(settings.loss, target.pixels, settings.lpips_weights, device)
+        loss = model_loss(model, settings.loss, target.pixels, settings.lpips_weights)
 
     # Start at the average w, one for all layers (W) or one per layer (W+).
     gen = torch.Generator().manual_seed(settings.seed)
@@ -721,8 +786,9 @@ def projection_job(
 
 
 def loss_label(model: Model, kind: str, target: np.ndarray, lpips_weights: Sequence[str | Path] = ()) -> str:
-    """The `label` of a distance, built on the CPU: a job, since LPIPS reads its weight files."""
-    return make_loss(kind, target, lpips_weights).label
+    """The `label` of the distance `kind` ('auto' resolved) for the model: a job, since LPIPS reads its
+    weight files and the discriminator its checkpoint."""
+    return model_loss(model, kind, target, lpips_weights).label
 
 
 def export_request_latents(model: Model, request: RenderRequest, path: str | Path) -> Path:

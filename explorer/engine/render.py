@@ -282,6 +282,17 @@ def synthesize_request(model: Model, ws: torch.Tensor, req: RenderRequest) -> to
     return model.synthesize(ws, **kwargs)
 
 
+def synthesize_picture(model: Model, ws: torch.Tensor, req: RenderRequest) -> torch.Tensor:
+    """The picture of a request before quantising: `synthesize_request`, moved back by the input transform
+    when the request asks to untransform (StyleGAN3). [N, 3, H, W] float32."""
+    img = synthesize_request(model, ws, req)
+    if req.untransform and model.info.has_input_transform:
+        from .equivariance import untransform
+
+        img = untransform(img, req.input_transform())[0]
+    return img
+
+
 def render(model: Model, req: RenderRequest) -> RenderResult:
     """Render one request on the model's device (its layer view if `req.layer` is set)."""
     req.validate(model)
@@ -290,11 +301,7 @@ def render(model: Model, req: RenderRequest) -> RenderResult:
     t0 = time.perf_counter()
     ws = request_ws(model, req)
     t1 = time.perf_counter()
-    img = synthesize_request(model, ws, req)
-    if req.untransform and model.info.has_input_transform:
-        from .equivariance import untransform
-
-        img = untransform(img, req.input_transform())[0]
+    img = synthesize_picture(model, ws, req)
     t2 = time.perf_counter()
     image = to_uint8(img)
     t3 = time.perf_counter()

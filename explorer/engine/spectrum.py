@@ -4,6 +4,7 @@ A generator that aliases leaves energy where its band limit says there should be
 that stick to pixel coordinates instead of moving with the content. The StyleGAN3 paper shows the
 first with Kaiser-windowed power spectra in dB (and their radial averages), the second by averaging
 many frames of a small latent walk: equivariant details move and blur, sticking ones stay sharp.
+Spectra of two models for the same request (`compare_spectra`) show how their families differ.
 """
 
 from __future__ import annotations
@@ -11,14 +12,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from .equivariance import untransform
-from .model import Model
-from .render import frames_to_uint8
+from .model import Model, ModelInfo
+from .render import RenderRequest, capture_layers, frames_to_uint8, request_ws, synthesize_picture
 from .video import Progress, ProgressMeter
+
+MAPS_PER_FFT = 16  # maps transformed together by `power_spectrum`
 
 
 @dataclass
@@ -57,12 +61,15 @@ def power_spectrum(x, beta: float = 8.0, pad: int = 2, remove_mean: bool = True)
         A `Spectrum` of size [pad * H, pad * W].
     """
     maps = _as_maps(x)  # [MHW]
-    _, h, w = maps.shape
+    m, h, w = maps.shape
     if remove_mean:
         maps = maps - maps.mean(axis=(1, 2), keepdims=True)
     window = np.outer(np.kaiser(h, beta), np.kaiser(w, beta))  # [HW]
-    spec = np.fft.fft2(maps * window, s=(pad * h, pad * w))  # [M, pad*H, pad*W]
-    power = np.fft.fftshift((np.abs(spec) ** 2).mean(axis=0) / np.square(window).sum())  # [pad*H, pad*W]
+    power = np.zeros((pad * h, pad * w))
+    for start in range(0, m, MAPS_PER_FFT):  # A few maps at a time: all channels of a big layer at once need GBs.
+        spec = np.fft.fft2(maps[start:start + MAPS_PER_FFT] * window, s=power.shape)  # [M', pad*H, pad*W]
+        power += (np.abs(spec) ** 2).sum(axis=0)
+    power = np.fft.fftshift(power / m / np.square(window).sum())  # [pad*H, pad*W]
     return Spectrum(power_db=10 * np.log10(power + 1e-30),
                     freq_y=np.fft.fftshift(np.fft.fftfreq(pad * h)), freq_x=np.fft.fftshift(np.fft.fftfreq(pad * w)))
 
@@ -93,6 +100,105 @@ def radial_profile(spectrum: Spectrum, num_bins: int | None = None) -> tuple[np.
         profile = 10 * np.log10(total / count)
     centres = (np.arange(num_bins) + 0.5) * 0.5 / num_bins
     return centres, profile
+
+
+@dataclass
+class ModelSpectrum:
+    """What one model shows for a request, as a spectrum: which model, what was measured, and the result."""
+
+    label: str                              # family and file name, e.g. 'stylegan2 · ffhq.pkl'
+    source: str                             # 'output 32×32' or 'layer b16 (16 px, 512 channels)'
+    spectrum: Spectrum
+    profile: tuple[np.ndarray, np.ndarray]  # `radial_profile` of `spectrum`
+
+
+@dataclass
+class Comparison:
+    """The spectra of two models for the same request (`compare_spectra`)."""
+
+    first: ModelSpectrum
+    second: ModelSpectrum | None  # None when the second model has no layer at the first one's resolution
+    notes: tuple[str, ...]        # what of the request the second model did not get, in words
+
+
+def model_label(info: ModelInfo) -> str:
+    """How a legend names a model: its family and file name."""
+    return f"{info.family} · {Path(info.path).name}"
+
+
+def layer_resolution(model: Model, name: str) -> int:
+    """The resolution a synthesis layer works at: its sampling rate (StyleGAN3, margins aside) or its block's."""
+    layer = getattr(model.generator.synthesis, name)
+    return int(getattr(layer, "out_sampling_rate", None) or layer.resolution)
+
+
+def matching_layer(model: Model, resolution: int) -> str | None:
+    """The last synthesis layer of a model at a resolution (the most processed one there), None if none is."""
+    names = [n for n in model.generator.synthesis.layer_names if layer_resolution(model, n) == resolution]
+    return names[-1] if names else None
+
+
+def model_spectrum(model: Model, req: RenderRequest) -> ModelSpectrum:
+    """The power spectrum of what a request shows: its picture before quantising, or with `req.layer` set, the
+    activations of that layer, averaged over all its channels (the layer view's channel choice aside)."""
+    req.validate(model)
+    ws = request_ws(model, req)
+    if req.layer is None:
+        x = synthesize_picture(model, ws, req)[0]  # [CHW]
+        source = f"output {x.shape[2]}×{x.shape[1]}"
+    else:
+        x = capture_layers(model, ws, req, [req.layer])[req.layer][0]  # [CHW]
+        source = f"layer {req.layer} ({layer_resolution(model, req.layer)} px, {x.shape[0]} channels)"
+    spectrum = power_spectrum(x)
+    return ModelSpectrum(model_label(model.info), source, spectrum, radial_profile(spectrum))
+
+
+def companion_request(req: RenderRequest, model: Model, other: Model) -> tuple[RenderRequest, list[str]]:
+    """The request that shows on `other` what `req` shows on `model`, and notes on what did not carry over.
+
+    Seeds, ψ, cutoff, noise mode and seed carry over; the class where `other` is conditional (else class 0);
+    translation and rotation where it has an input transform. A layer view becomes `other`'s last layer at the
+    same resolution (`layer` None when it has none). Projected latents, style mixing, direction edits and noise
+    settings per layer belong to `model` (positions in its W, its layers) and stay with it.
+    """
+    info = other.info
+    own = [what for what, present in (
+        ("projected latents", req.ws is not None), ("style mixing", bool(req.mix_layers)),
+        ("direction edits", any(e.amount for e in req.edits)), ("noise maps from a file", req.noise_file is not None),
+        ("per-layer noise switches", req.noise_enabled is not None and not all(req.noise_enabled)),
+    ) if present]
+    notes = [f"{', '.join(own)}: first model only"] if own else []
+    class_idx = None
+    if info.c_dim:
+        class_idx = req.class_idx if req.class_idx is not None and req.class_idx < info.c_dim else 0
+        if class_idx != req.class_idx:
+            notes.append(f"class {class_idx} for the second model")
+    moved = req.input_transform() is not None
+    if moved and not info.has_input_transform:
+        notes.append(f"a {info.family} model has no input transform: shown untranslated")
+    keep = moved and info.has_input_transform
+    layer = None if req.layer is None else matching_layer(other, layer_resolution(model, req.layer))
+    other_req = RenderRequest(
+        seeds=list(req.seeds), class_idx=class_idx, truncation_psi=req.truncation_psi,
+        truncation_cutoff=req.truncation_cutoff, noise_mode=req.noise_mode, noise_seed=req.noise_seed,
+        translate=req.translate if keep else (0.0, 0.0), rotate=req.rotate if keep else 0.0,
+        untransform=req.untransform, layer=layer)
+    return other_req, notes
+
+
+def compare_spectra(model: Model, other: Model, req: RenderRequest) -> Comparison:
+    """The spectra of a request's picture (or layer) on `model` and of the same request on `other`.
+
+    See `companion_request` for what "the same" means across models; without a layer at the resolution of
+    `req.layer`, `other` is left out and a note says so.
+    """
+    first = model_spectrum(model, req)
+    other_req, notes = companion_request(req, model, other)
+    if req.layer is not None and other_req.layer is None:
+        res = layer_resolution(model, req.layer)
+        notes.append(f"{model_label(other.info)} has no layer at {res}×{res}")
+        return Comparison(first, None, tuple(notes))
+    return Comparison(first, model_spectrum(other, other_req), tuple(notes))
 
 
 def sticking_average(frames):

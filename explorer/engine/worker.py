@@ -14,11 +14,17 @@ training, and a user transform is an argument of each call, never written into t
 GPU both threads queue work on the same device; on a CPU they share its cores, both niced below the
 GUI. A load waits for nothing but makes waiting jobs wait for it, so a job runs on the model that is
 on show when it starts.
+
+A second, companion model can be loaded beside the one on show (`load_companion`) to compare spectra:
+`compare` asks for both models' spectra of a request (`explorer.engine.spectrum.compare_spectra`). It is
+a single-slot mailbox like the renders' but runs only when no load or render waits, so comparing never
+delays the picture; nothing of the companion runs unless asked.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import os
 import sys
@@ -38,6 +44,7 @@ from .interpolate import Interpolator, Walk
 from .model import Model, ModelInfo, load_model
 from .ops.impl import kernel_state
 from .render import RenderRequest, layer_shapes, render
+from .spectrum import Comparison, compare_spectra
 
 
 @dataclass(frozen=True)
@@ -65,11 +72,28 @@ class ModelLoaded:
 
 
 @dataclass(frozen=True)
+class CompanionLoaded:
+    """The comparison model is loaded (`RenderWorker.load_companion`)."""
+
+    stamp: int
+    info: ModelInfo
+
+
+@dataclass(frozen=True)
+class SpectraCompared:
+    """Both models' spectra of a request (`RenderWorker.compare`)."""
+
+    stamp: int
+    request: RenderRequest
+    comparison: Comparison
+
+
+@dataclass(frozen=True)
 class JobFailed:
     """A load or a render went wrong; the previous model and picture stay."""
 
     stamp: int
-    job: str                   # 'load', 'render', or the name of a long job
+    job: str                   # 'load', 'render', 'compare' (the companion's load or spectra), or a long job
     message: str               # one or two sentences for a person
 
 
@@ -104,14 +128,14 @@ class WalkFrame:
     time: float
 
 
-WorkerEvent = FrameRendered | ModelLoaded | JobFailed | JobProgress | JobFinished
+WorkerEvent = FrameRendered | ModelLoaded | CompanionLoaded | SpectraCompared | JobFailed | JobProgress | JobFinished
 PROGRESS_INTERVAL = 0.1  # seconds between progress events of a job
 
 
 @dataclass
 class _LoadJob:
     stamp: int
-    path: str | Path
+    path: str | Path | None  # None: unload (the companion)
     prepare: Callable[[], object] | None
     kwargs: dict
 
@@ -173,6 +197,8 @@ class RenderWorker(threading.Thread):
         self._stamp = 0
         self._pending_request: tuple[int, RenderRequest | WalkFrame] | None = None
         self._pending_load: _LoadJob | None = None
+        self._pending_companion: _LoadJob | None = None
+        self._pending_compare: tuple[int, RenderRequest] | None = None
         self._loading = False
         self._closing = False
         self._busy = False
@@ -180,6 +206,7 @@ class RenderWorker(threading.Thread):
         self._running_job: _Job | None = None
         self._interpolator: tuple[str, Interpolator] | None = None  # the walk (as JSON) of the last WalkFrame
         self.model: Model | None = None  # set on the worker thread; the job thread reads it between loads
+        self.companion: Model | None = None  # the model to compare spectra with; worker thread only
         self.device: str | None = None   # resolved on the worker thread ('auto' may initialise CUDA)
         self._job_thread = threading.Thread(target=self._run_jobs, name="explorer-jobs", daemon=True)
         self.start()
@@ -205,6 +232,29 @@ class RenderWorker(threading.Thread):
         with self._cond:
             self._stamp += 1
             self._pending_load = _LoadJob(self._stamp, path, prepare, load_kwargs)
+            self._cond.notify_all()
+            return self._stamp
+
+    def load_companion(self, path: str | Path | None, prepare: Callable[[], object] | None = None,
+                       **load_kwargs) -> int:
+        """Load the model to compare with on the worker thread (None: drop it), replacing one still waiting.
+
+        Success sends `CompanionLoaded`, failure a `JobFailed` named 'compare' (the companion before stays).
+        A comparison still waiting is dropped. Returns the job's stamp.
+        """
+        with self._cond:
+            self._stamp += 1
+            self._pending_companion = _LoadJob(self._stamp, path, prepare, load_kwargs)
+            self._pending_compare = None
+            self._cond.notify_all()
+            return self._stamp
+
+    def compare(self, request: RenderRequest) -> int:
+        """Compute both models' spectra of `request` once no load or render waits, replacing a comparison still
+        waiting; sends `SpectraCompared` (nothing without a companion). Returns its stamp."""
+        with self._cond:
+            self._stamp += 1
+            self._pending_compare = (self._stamp, dataclasses.replace(request))
             self._cond.notify_all()
             return self._stamp
 
@@ -237,9 +287,12 @@ class RenderWorker(threading.Thread):
 
     @property
     def busy(self) -> bool:
-        """Whether a load or a render is running or waiting (long jobs do not count)."""
+        """Whether a load, a render or a comparison is running or waiting (long jobs do not count)."""
         with self._cond:
-            return self._busy or self._pending_load is not None or self._pending_request is not None
+            return self._busy or any(x is not None for x in self._mailboxes())
+
+    def _mailboxes(self) -> tuple:
+        return self._pending_load, self._pending_companion, self._pending_request, self._pending_compare
 
     @property
     def jobs_busy(self) -> bool:
@@ -252,8 +305,8 @@ class RenderWorker(threading.Thread):
         more events are sent."""
         with self._cond:
             self._closing = True
-            self._pending_request = None
-            self._pending_load = None
+            self._pending_request = self._pending_compare = None
+            self._pending_load = self._pending_companion = None
             self._jobs.clear()
             if self._running_job is not None:
                 self._running_job.cancel.set()
@@ -280,23 +333,26 @@ class RenderWorker(threading.Thread):
         while True:
             with self._cond:
                 self._busy = False
-                while not (self._closing or self._pending_load or self._pending_request):
+                while not (self._closing or any(x is not None for x in self._mailboxes())):
                     self._cond.wait()
                 if self._closing:
                     return
                 self._busy = True
-                job: _LoadJob | tuple[int, RenderRequest | WalkFrame]
+                # Most urgent first: the model on show, the companion, the picture, then the comparison.
                 if self._pending_load is not None:
                     job, self._pending_load = self._pending_load, None
                     self._loading = True
+                    work = functools.partial(self._load, job)
+                elif self._pending_companion is not None:
+                    job, self._pending_companion = self._pending_companion, None
+                    work = functools.partial(self._load_companion, job)
+                elif self._pending_request is not None:
+                    (stamp, request), self._pending_request = self._pending_request, None
+                    work = functools.partial(self._render, stamp, request)
                 else:
-                    job, self._pending_request = self._pending_request, None
-            if isinstance(job, _LoadJob):
-                self._load(job)
-            elif self.model is None:
-                self._emit(JobFailed(job[0], "render", "no model is loaded yet"))
-            else:
-                self._render(*job)
+                    (stamp, request), self._pending_compare = self._pending_compare, None
+                    work = functools.partial(self._compare, stamp, request)
+            work()
 
     def _emit(self, event: WorkerEvent) -> None:
         # Under the lock, so that once close() returns no event is on its way.
@@ -308,17 +364,24 @@ class RenderWorker(threading.Thread):
             except Exception:  # noqa: BLE001 - a faulty listener must not kill the engine thread
                 traceback.print_exc()
 
+    def _open(self, job: _LoadJob) -> Model:
+        if job.prepare is not None:
+            job.prepare()
+        return load_model(job.path, device=self.device, **job.kwargs)
+
+    def _warm_up(self, model: Model) -> RenderRequest:
+        """Render a default request (returned) once: first-call allocations and filter caches, so the first
+        real frame is quick."""
+        warmup = RenderRequest(class_idx=0 if model.info.c_dim else None)
+        self._render_fn(model, warmup)
+        return warmup
+
     def _load(self, job: _LoadJob) -> None:
         try:
             t0 = time.perf_counter()
-            if job.prepare is not None:
-                job.prepare()
-            model = load_model(job.path, device=self.device, **job.kwargs)
+            model = self._open(job)
             t1 = time.perf_counter()
-            # Warm up (first-call allocations, filter caches) so the first real frame is quick.
-            warmup = RenderRequest(class_idx=0 if model.info.c_dim else None)
-            self._render_fn(model, warmup)
-            layers = tuple(layer_shapes(model, warmup))
+            layers = tuple(layer_shapes(model, self._warm_up(model)))
             t2 = time.perf_counter()
         except Exception as e:  # noqa: BLE001 - the worker turns every failure into an event
             with self._cond:
@@ -333,7 +396,32 @@ class RenderWorker(threading.Thread):
             self._cond.notify_all()
             if self._pending_request is not None and self._pending_request[0] < job.stamp:
                 self._pending_request = None
+            if self._pending_compare is not None and self._pending_compare[0] < job.stamp:
+                self._pending_compare = None
         self._emit(ModelLoaded(job.stamp, model.info, str(model.device), kernel_state(), t1 - t0, t2 - t1, layers))
+
+    def _load_companion(self, job: _LoadJob) -> None:
+        if job.path is None:
+            self.companion = None
+            return
+        try:
+            model = self._open(job)
+            self._warm_up(model)
+        except Exception as e:  # noqa: BLE001 - the worker turns every failure into an event
+            self._emit(JobFailed(job.stamp, "compare", describe_error(e)))
+            return
+        self.companion = model
+        self._emit(CompanionLoaded(job.stamp, model.info))
+
+    def _compare(self, stamp: int, request: RenderRequest) -> None:
+        if self.model is None or self.companion is None:
+            return  # dropped, or nothing on show yet: a comparison of nothing
+        try:
+            comparison = compare_spectra(self.model, self.companion, request)
+        except Exception as e:  # noqa: BLE001 - the worker turns every failure into an event
+            self._emit(JobFailed(stamp, "compare", describe_error(e)))
+            return
+        self._emit(SpectraCompared(stamp, request, comparison))
 
     def _walk_request(self, frame: WalkFrame) -> RenderRequest:
         """The request of a walk's frame; keyframe latents are computed once per walk."""
@@ -343,6 +431,9 @@ class RenderWorker(threading.Thread):
         return self._interpolator[1].frame_request(frame.time)
 
     def _render(self, stamp: int, request: RenderRequest | WalkFrame) -> None:
+        if self.model is None:
+            self._emit(JobFailed(stamp, "render", "no model is loaded yet"))
+            return
         try:
             if isinstance(request, WalkFrame):
                 request = self._walk_request(request)

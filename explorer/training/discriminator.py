@@ -2,6 +2,9 @@
 fromRGB at full resolution, one residual block per octave (two 3x3 convs, the second one FIR-filtered
 and downsampled, plus a 1x1 downsampled skip, summed with gain sqrt(1/2)), then at 4x4 a minibatch
 standard deviation feature, a 3x3 conv and two dense layers. Equalised learning rate throughout.
+
+For progressive growing (ProGAN) it can also take images at the lower resolutions: each has its own
+fromRGB, entering at that resolution's block, and a new block is faded in over the previous entry.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import math
 from collections.abc import Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..engine.networks.mapping import FullyConnectedLayer
@@ -62,22 +66,41 @@ def minibatch_stddev(x: torch.Tensor, group: int = 4) -> torch.Tensor:
 
 
 class Discriminator(nn.Module):
-    """images [N, 3, R, R] in [-1, 1] -> logits [N, 1]; `channels` maps each resolution to its width."""
+    """images [N, 3, R, R] in [-1, 1] -> logits [N, 1]; `channels` maps each resolution to its width.
+    With `growing`, images of any resolution from R down to 4 are taken too (see `forward`)."""
 
-    def __init__(self, resolution: int, channels: Mapping[int, int], img_channels: int = 3, mbstd_group: int = 4):
+    def __init__(self, resolution: int, channels: Mapping[int, int], img_channels: int = 3, mbstd_group: int = 4,
+                 growing: bool = False):
         super().__init__()
         self.resolution, self.mbstd_group = resolution, mbstd_group
         self.resolutions = [resolution >> i for i in range(int(math.log2(resolution)) - 1)]  # R ... 4
         self.fromrgb = Conv(img_channels, channels[resolution], 1)
+        self.fromrgb_lower = (nn.ModuleList(Conv(img_channels, channels[r], 1) for r in self.resolutions[1:])
+                              if growing else None)
         self.blocks = nn.ModuleList(Block(channels[r], channels[r // 2]) for r in self.resolutions[:-1])
         c4 = channels[4]
         self.conv = Conv(c4 + 1, c4, 3)
         self.fc = FullyConnectedLayer(c4 * 16, c4, activation="lrelu")
         self.out = FullyConnectedLayer(c4, 1)
 
-    def forward(self, img: torch.Tensor) -> torch.Tensor:
-        x = self.fromrgb(img)
-        for block in self.blocks:
+    def entry(self, index: int) -> Conv:
+        """The fromRGB for images of resolution `resolutions[index]`."""
+        if index == 0:
+            return self.fromrgb
+        if self.fromrgb_lower is None:
+            raise ValueError(f"this discriminator takes {self.resolution}x{self.resolution} images only")
+        return self.fromrgb_lower[index - 1]
+
+    def forward(self, img: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+        """Logits for `img`. An image below full size enters at the block of its resolution; with alpha < 1
+        that block's output is blended (weight alpha) with the next entry's view of the half-size image,
+        which is how ProGAN fades a new resolution in."""
+        start = self.resolutions.index(img.shape[-1])
+        x = self.entry(start)(img)
+        if alpha < 1:
+            x = self.entry(start + 1)(F.avg_pool2d(img, 2)).lerp(self.blocks[start](x), alpha)
+            start += 1
+        for block in self.blocks[start:]:
             x = block(x)
         x = self.conv(minibatch_stddev(x, self.mbstd_group))
         return self.out(self.fc(x.flatten(1)))

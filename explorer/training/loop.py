@@ -2,10 +2,11 @@
 resumable checkpoints written atomically, the EMA generator, sample grids and the export of the
 EMA generator to our own format (what `assets/` ships).
 
-A trainer is an object with `step(reals) -> dict of floats`, `g_ema`, `family`, `config`,
-`state_dict()` and `load_state_dict()`; `run(trainer, args)` does the rest. Everything a resumed
-run needs is in `<out>/checkpoint.pt` (networks, optimisers, counters, the torch and data-stream
-random states), so stopping and resuming continues the very same run.
+A trainer is an object with `step(reals, images_seen) -> dict of floats`, `sample(z)`, `g_ema`,
+`family`, `config`, `state_dict()` and `load_state_dict()` (`gan.GANTrainer` has most of it);
+`run(trainer, args)` does the rest. Everything a resumed run needs is in `<out>/checkpoint.pt`
+(networks, optimisers, counters, the torch and data-stream random states), so stopping and resuming
+continues the very same run.
 """
 
 from __future__ import annotations
@@ -39,6 +40,25 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resolution", type=int, default=64, help="image size (a divisor of 64; tests use 16)")
     p.add_argument("--ckpt-minutes", type=float, default=10, help="checkpoint, sample grid and export interval")
     p.add_argument("--log-seconds", type=float, default=60)
+
+
+def add_model_args(p: argparse.ArgumentParser, lr: float, ema_kimg: float = 5.0) -> None:
+    """The network size, learning rate and EMA half-life, with a family's defaults."""
+    p.add_argument("--channel-base", type=int, default=1024, help="channels at resolution r: min(base / r, max)")
+    p.add_argument("--channel-max", type=int, default=128)
+    p.add_argument("--z-dim", type=int, default=128)
+    p.add_argument("--lr", type=float, default=lr)
+    p.add_argument("--ema-kimg", type=float, default=ema_kimg, help="EMA half-life in thousands of images")
+
+
+def channel_table(resolution: int, channel_base: int, channel_max: int) -> dict[int, int]:
+    """Channels per resolution from 4x4 up, min(base / res, max): the rule of the StyleGAN2 generator,
+    which the other families' generators and the discriminator follow too."""
+    res, table = 4, {}
+    while res <= resolution:
+        table[res] = min(channel_base // res, channel_max)
+        res *= 2
+    return table
 
 
 RUN_ONLY_ARGS = ("out", "kimg", "resume", "threads", "ckpt_minutes", "log_seconds")
@@ -102,14 +122,6 @@ def ema_beta(batch: int, images_seen: int, ema_kimg: float, rampup: float | None
     if rampup is not None:
         ema_nimg = min(ema_nimg, images_seen * rampup)
     return 0.5 ** (batch / max(ema_nimg, 1e-8))
-
-
-def unfused_modconv(G: nn.Module) -> nn.Module:
-    """Switch every modulated conv of `G` to the training form (activations scaled, one shared weight)."""
-    for m in G.modules():
-        if hasattr(m, "fused_modconv"):
-            m.fused_modconv = False
-    return G
 
 
 def sample_latents(z_dim: int, n: int = 64) -> torch.Tensor:

@@ -19,6 +19,8 @@ class EngineBridge(QObject):
 
     frame_rendered = Signal(object)  # FrameRendered
     model_loaded = Signal(object)    # ModelLoaded
+    companion_loaded = Signal(object)  # CompanionLoaded
+    spectra_compared = Signal(object)  # SpectraCompared
     job_failed = Signal(object)      # JobFailed (a load, a render or a long job)
     job_progressed = Signal(object)  # JobProgress
     job_finished = Signal(object)    # JobFinished
@@ -35,6 +37,14 @@ class EngineBridge(QObject):
     def load(self, path, prepare: Callable[[], object] | None = None, **load_kwargs) -> int:
         """Load a model on the engine thread; returns the job's stamp."""
         return self._worker.load(path, prepare=prepare, **load_kwargs)
+
+    def load_companion(self, path, prepare: Callable[[], object] | None = None) -> int:
+        """Load (None: drop) the model to compare spectra with, on the engine thread; returns the job's stamp."""
+        return self._worker.load_companion(path, prepare=prepare)
+
+    def compare(self, request) -> int:
+        """Both models' spectra of `request`, once no load or render waits (latest wins); returns its stamp."""
+        return self._worker.compare(request)
 
     def run_job(self, fn: Callable, *args, name: str | None = None, **kwargs) -> int:
         """Run a long job beside the renders (see `RenderWorker.run_job`); returns its stamp."""
@@ -62,6 +72,10 @@ class EngineBridge(QObject):
             self.frame_rendered.emit(event)
         elif kind == "ModelLoaded":
             self.model_loaded.emit(event)
+        elif kind == "CompanionLoaded":
+            self.companion_loaded.emit(event)
+        elif kind == "SpectraCompared":
+            self.spectra_compared.emit(event)
         elif kind == "JobProgress":
             self.job_progressed.emit(event)
         elif kind == "JobFinished":

@@ -31,6 +31,7 @@ from .directions import DirectionsPanel
 from .grid_view import MixingGridPanel
 from .jobs import JobTracker
 from .panels import (
+    CHECKPOINT_FILTER,
     LatentPanel,
     LayersPanel,
     MixingPanel,
@@ -48,7 +49,6 @@ from .timeline import TimelinePanel
 
 SESSION_FORMAT = "latent-explorer-session"
 SESSION_VERSION = 1
-CHECKPOINT_FILTER = "Checkpoints (*.pkl *.pt *.pth *.model);;All files (*)"
 SESSION_FILTER = "Sessions (*.json);;All files (*)"
 
 
@@ -153,7 +153,7 @@ class MainWindow(QMainWindow):
         self.timeline_dock = self._dock("Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea, scroll=True)
         self.perf = PerfPanel()
         self.perf_dock = self._dock("Performance", self.perf, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.spectrum = SpectrumPlot()
+        self.spectrum = SpectrumPlot(engine, settings.recent_files, self.bundled)
         self.spectrum_dock = self._dock("Spectrum", self.spectrum, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self.timeline_dock, self.perf_dock)
         self.tabifyDockWidget(self.timeline_dock, self.spectrum_dock)
@@ -169,6 +169,8 @@ class MainWindow(QMainWindow):
         engine.model_loaded.connect(self._on_model_loaded, Qt.ConnectionType.QueuedConnection)
         engine.job_failed.connect(self._on_job_failed, Qt.ConnectionType.QueuedConnection)
         self.jobs.failed.connect(self.show_error)
+        self.spectrum.failed.connect(self.show_error)
+        self.spectrum_dock.visibilityChanged.connect(self.spectrum.set_on_screen)
         self.jobs.finished.connect(self._on_jobs_finished)
         self.layers.fft.toggled.connect(self._on_fft_toggled)
         self.timeline.frame_requested.connect(self._on_timeline_frame_requested)
@@ -316,7 +318,7 @@ class MainWindow(QMainWindow):
         self.shown_stamp = event.stamp
         self.canvas.show_image(event.image)
         self.perf.add_frame(event.timings)
-        self.spectrum.show_profile(event.profile)
+        self.spectrum.show_frame(event)
 
     def current_request(self) -> RenderRequest:
         """A copy of the request the controls describe."""

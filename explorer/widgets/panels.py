@@ -31,6 +31,7 @@ ANIMATION_MS = 33          # animation tick; the engine's mailbox drops frames i
 DRAG_PX_PER_SEED = 200.0   # pointer travel that moves the latent by one seed
 DRAG_PX_PER_UNIT = 400.0   # pointer travel that translates by one picture width
 DRAG_PX_PER_DEGREE = 2.0   # pointer travel that rotates by one degree
+CHECKPOINT_FILTER = "Checkpoints (*.pkl *.pt *.pth *.model);;All files (*)"  # file dialogs that open a model
 
 
 def _row(*widgets) -> QWidget:

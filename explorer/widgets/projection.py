@@ -44,6 +44,7 @@ from ..engine.projector import (
     make_loss,
     prepare_target,
     projection_job,
+    resolve_loss,
     save_latents,
 )
 from ..engine.render import RenderRequest
@@ -53,7 +54,9 @@ from .panels import _row
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff);;All files (*)"
 LATENTS_FILTER = "Latents (*.npz *.npy);;All files (*)"
 WEIGHTS_FILTER = "State dicts (*.pth *.pt);;All files (*)"
-LOSS_CHOICES = (("Laplacian pyramid L1", "laplacian"), ("Pixel L2", "pixel"), ("LPIPS (VGG16 weights)", "lpips"))
+LOSS_CHOICES = (("Automatic", "auto"), ("Discriminator features + Laplacian L1", "dfeat"),
+                ("Laplacian pyramid L1", "laplacian"), ("Pixel L2", "pixel"), ("LPIPS (VGG16 weights)", "lpips"))
+NO_DISCRIMINATOR = "The model's file carries no discriminator (NVIDIA's training snapshots do)"
 PREVIEWS = 100           # reconstructions sent over a run (one every steps / PREVIEWS steps)
 SOURCE_PREVIEW_SIZE = 512  # longest side of the source as shown
 DISTANCE_COLOR, LOSS_COLOR = "#4fc3f7", "#ffb74d"
@@ -209,6 +212,11 @@ class ProjectionDock(QDockWidget):
             self.latent.setCurrentIndex(0)
         self.fit_noise.setEnabled(info.has_noise)
         self.fit_noise.setToolTip("" if info.has_noise else f"a {info.family} model has no noise inputs")
+        dfeat = self.loss.model().item(self.loss.findData("dfeat"))
+        dfeat.setEnabled(info.discriminator is not None)
+        dfeat.setToolTip("" if info.discriminator is not None else NO_DISCRIMINATOR)
+        if info.discriminator is None and self.loss.currentData() == "dfeat":
+            self.loss.setCurrentIndex(self.loss.findData("auto"))
         self._reset()
         self._prepare_target()
 
@@ -242,25 +250,31 @@ class ProjectionDock(QDockWidget):
         self._update_loss_label()
 
     def _update_loss_label(self) -> None:
-        """Name the loss in use (`make_loss(...).label`); LPIPS reads its weights in a job."""
-        kind = self.loss.currentData()
-        self.weights_button.setVisible(kind == "lpips")
+        """Name the loss in use (`make_loss(...).label`), saying when 'Automatic' chose it; LPIPS reads its
+        weights and the discriminator its checkpoint, in a job."""
+        choice = self.loss.currentData()
+        self.weights_button.setVisible(choice in ("auto", "lpips"))
         self._label_token += 1
-        if kind == "lpips" and not self.lpips_weights:
+        if choice == "lpips" and not self.lpips_weights:
             self.loss_label.setText("LPIPS needs VGG16 weights you have: choose the files with Weights…")
-        elif self.target is None:
+            return
+        if self.target is None:
             self.loss_label.setText("Choose an image (File → Project image…)")
-        elif kind == "lpips":  # reading the weights takes a while: a job
-            self.loss_label.setText("Loss: LPIPS (reading the weights…)")
+            return
+        kind = resolve_loss(choice, self.info, self.lpips_weights)
+        prefix = "Loss (automatic)" if choice == "auto" else "Loss"
+        if kind in ("lpips", "dfeat"):  # reading weights or the discriminator takes a while: a job
+            self.loss_label.setText(f"{prefix}: {'LPIPS' if kind == 'lpips' else 'discriminator features'} (reading…)")
             token = self._label_token
             self.main_window.jobs.start(loss_label, kind, self.target.pixels, self.lpips_weights,
-                                        title="LPIPS weights", done=lambda event: self._on_loss_labelled(token, event))
+                                        title="LPIPS weights" if kind == "lpips" else "Discriminator",
+                                        done=lambda event: self._on_loss_labelled(token, prefix, event))
         else:
-            self.loss_label.setText(f"Loss: {make_loss(kind, self.target.pixels).label}")
+            self.loss_label.setText(f"{prefix}: {make_loss(kind, self.target.pixels).label}")
 
-    def _on_loss_labelled(self, token: int, event) -> None:
+    def _on_loss_labelled(self, token: int, prefix: str, event) -> None:
         if token == self._label_token:
-            self.loss_label.setText(f"Loss: {event.result}")
+            self.loss_label.setText(f"{prefix}: {event.result}")
 
     # -- running ---------------------------------------------------------------------------------
 

@@ -10,10 +10,11 @@ import pickletools
 from pathlib import Path
 
 from ..errors import LoadError
+from ..networks.discriminator import Discriminator
 from . import nvidia, tf, torch_files
 from .checkpoint import Checkpoint, read_file
 
-__all__ = ["Checkpoint", "read_checkpoint", "sniff"]
+__all__ = ["Checkpoint", "read_checkpoint", "read_discriminator", "sniff"]
 
 TORCH_LEGACY_MAGIC = bytes.fromhex("80028a0a6cfc9c46f9206aa85019")  # torch.save's old (non-zip) header
 ZIP_MAGIC = b"PK\x03\x04"
@@ -69,3 +70,25 @@ def read_checkpoint(path: str | Path, network: str | None = None, resolution: in
         raise LoadError(f"{path}: a pickle, but not of a checkpoint format this program knows "
                         f"(it starts with a reference to {_first_global(data) or 'no class'})")
     raise LoadError(f"{path}: not a checkpoint (neither a pickle nor a torch file)")
+
+
+def read_discriminator(path: str | Path, network: str | None = None) -> Discriminator | None:
+    """Rebuild a checkpoint's discriminator (NVIDIA's training snapshots carry one, as `D`) as data.
+
+    Args:
+        path: the checkpoint file.
+        network: its name in the file; None takes the one the file has.
+
+    Returns:
+        The discriminator, frozen, on the CPU; None when the file holds none (every other format).
+
+    Raises:
+        LoadError: the file cannot be read, or its discriminator does not fit ours.
+    """
+    path = Path(path)
+    data = read_file(path)
+    if sniff(data) != "nvidia":
+        if network is not None:
+            raise LoadError(f"{path}: not an NVIDIA pickle, so no discriminator {network!r}")
+        return None
+    return nvidia.load_discriminator(path, data, network)

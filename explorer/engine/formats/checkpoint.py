@@ -27,6 +27,7 @@ class Checkpoint:
     config: dict                 # Constructor arguments of `generator` (re-savable in our format).
     network: str                 # Which network of the file this is, as the file names it.
     networks: tuple[str, ...]    # Every generator network the file holds.
+    discriminator: str | None = None  # The file's discriminator network, read on demand (`read_discriminator`).
     notes: list[str] = field(default_factory=list)  # Anything a user should know (guesses, estimates).
     resolution_guessed: bool = False  # The file does not record its resolution; it was guessed.
     w_avg_estimated: bool = False     # The file holds no average w; it was estimated.

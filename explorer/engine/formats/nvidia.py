@@ -1,4 +1,4 @@
-"""Build our StyleGAN2 / StyleGAN3 modules from an NVIDIA persistence pickle."""
+"""Build our StyleGAN2 / StyleGAN3 modules (and, on demand, the discriminator) from an NVIDIA persistence pickle."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ..errors import LoadError
 from ..networks import stylegan2, stylegan3
-from .checkpoint import Checkpoint
+from ..networks.discriminator import Discriminator
+from .checkpoint import Checkpoint, load_state
 from .nvidia_pickle import ModuleRecord, read_nvidia_pickle
 
 FORMAT = "nvidia-persistence-pickle"
@@ -66,4 +67,48 @@ def load(path: Path, data: bytes, network: str | None = None, resolution: int | 
         raise LoadError(f"{path}: network {name!r} does not fit a {family} generator ({e})") from None
     gens = tuple(k for k, v in nets.items() if v.class_name.endswith("Generator"))
     return Checkpoint(generator=generator, family=family, source=source, format=FORMAT, config=kwargs,
-                      network=name, networks=gens)
+                      network=name, networks=gens, discriminator=_discriminator_name(nets))
+
+
+def _discriminator_name(nets: dict[str, ModuleRecord]) -> str | None:
+    """The file's discriminator network ('D' in a training snapshot), or None."""
+    return next((k for k, v in nets.items() if v.class_name.endswith("Discriminator")), None)
+
+
+def _from_ada(nets: dict[str, ModuleRecord]) -> bool:
+    """Whether stylegan2-ada-pytorch wrote the file: it nests the generator's synthesis_kwargs, the
+    stylegan3 repo passes them flat (and defaults to fp16 on 4 resolutions and conv clamp 256)."""
+    return any("synthesis_kwargs" in v.init_kwargs for v in nets.values() if v.class_name.endswith("Generator"))
+
+
+def load_discriminator(path: Path, data: bytes, network: str | None = None) -> Discriminator | None:
+    """Rebuild the file's discriminator `network` (None: the one it has, e.g. 'D') strictly from its
+    arguments and tensors; None when `network` is None and the file holds no discriminator.
+
+    Raises:
+        LoadError: no such network, not a discriminator, or tensors that do not fit one.
+    """
+    nets = read_nvidia_pickle(path, data=data)
+    if network is None:
+        network = _discriminator_name(nets)
+        if network is None:
+            return None
+    if network not in nets:
+        raise LoadError(f"{path}: no network {network!r} in the file (it has: {', '.join(nets)})")
+    record = nets[network]
+    kwargs = record.init_kwargs
+    if not record.class_name.endswith("Discriminator") or not kwargs:
+        raise LoadError(f"{path}: network {network!r} ({record.class_name}) is not a discriminator we can rebuild")
+    # Where train.py leaves it unset, each repository's own default conv clamp.
+    kwargs = {"conv_clamp": None if _from_ada(nets) else 256, **kwargs}
+    # Speed and training switches that do not change what D computes in float32.
+    kwargs.pop("num_fp16_res", None)
+    block_kwargs = kwargs.get("block_kwargs") or {}
+    kwargs["block_kwargs"] = {k: v for k, v in block_kwargs.items() if k not in ("freeze_layers", "fp16_channels_last")}
+    what = f"network {network!r} does not fit a StyleGAN2 discriminator"
+    try:
+        discriminator = Discriminator(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise LoadError(f"{path}: {what} ({e})") from None
+    load_state(path, discriminator, record.state_dict(), what)
+    return discriminator.eval().requires_grad_(False)

@@ -81,7 +81,8 @@ def modulated_conv2d(
 
 
 class Conv2dLayer(nn.Module):
-    """Plain equalised-lr convolution, used for the `resnet` skip path."""
+    """Plain equalised-lr convolution with optional FIR up- or downsampling: the generator's `resnet`
+    skip path and every layer of the discriminator."""
 
     def __init__(
         self,
@@ -91,12 +92,13 @@ class Conv2dLayer(nn.Module):
         bias: bool = True,             # Add a bias?
         activation: str = "linear",    # Activation after the bias.
         up: int = 1,                   # Integer up-sampling factor.
+        down: int = 1,                 # Integer down-sampling factor.
         resample_filter: Sequence[float] = (1, 3, 3, 1),
         conv_clamp: float | None = None,  # Clamp the output to +-this value, None = no clamp.
     ):
         super().__init__()
         self.activation = activation
-        self.up = up
+        self.up, self.down = up, down
         self.conv_clamp = conv_clamp
         self.register_buffer("resample_filter", fir_filter_2d(resample_filter))
         self.padding = kernel_size // 2
@@ -108,8 +110,8 @@ class Conv2dLayer(nn.Module):
     def forward(self, x: torch.Tensor, gain: float = 1) -> torch.Tensor:
         w = self.weight * self.weight_gain
         b = self.bias.to(x.dtype) if self.bias is not None else None
-        x = conv2d_resample(x, w.to(x.dtype), f=self.resample_filter, up=self.up, padding=self.padding,
-                            flip_weight=(self.up == 1))
+        x = conv2d_resample(x, w.to(x.dtype), f=self.resample_filter, up=self.up, down=self.down,
+                            padding=self.padding, flip_weight=(self.up == 1))
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
 

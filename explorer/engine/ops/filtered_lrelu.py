@@ -47,13 +47,13 @@ def filtered_lrelu(
         x = bias_act(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp)  # [N, C, Hu, Wu]
         return upfirdn2d(x, fd, down=down, flip_filter=flip_filter)  # [N, C, ceil((Hu - fdh + 1) / down), ...]
 
-    # Fast path: the large upsampled tensor is fresh, so activate it in place (out of place while
-    # autograd records, as in training), and move the gain into the (linear) down pass:
-    # gain * clamp(lrelu(x), c / gain) == clamp(gain * lrelu(x), c).
-    inplace = not (torch.is_grad_enabled() and x.requires_grad)
-    x = F.leaky_relu(x, slope, inplace=inplace)
+    # Fast path: the large upsampled tensor is fresh, so activate it in place (while autograd records,
+    # as in training, the leaky ReLU out of place: its backward reads its input), and move the gain
+    # into the (linear) down pass: gain * clamp(lrelu(x), c / gain) == clamp(gain * lrelu(x), c).
+    # The clamp is hardtanh, whose backward is one pass (clamp's takes four).
+    x = F.leaky_relu(x, slope, inplace=not (torch.is_grad_enabled() and x.requires_grad))
     if clamp is not None and clamp >= 0:
-        x = x.clamp_(-clamp / gain, clamp / gain) if inplace else x.clamp(-clamp / gain, clamp / gain)
+        x = F.hardtanh_(x, -clamp / gain, clamp / gain)
     if fd is None:
         return (x * gain)[:, :, ::down, ::down].contiguous()
     return upfirdn2d(x, fd, down=down, flip_filter=flip_filter, gain=gain)
