@@ -177,8 +177,8 @@ def test_trained_models_ship_first_load_and_fit_the_size_limit():
         family = entry.label.split()[0].lower()
         assert (model.info.family.replace("-", ""), model.info.resolution) == (family.replace("-", ""), 64)
         assert any("kimg" in n for n in model.info.notes), "the notes say how long it trained"
-        image = render(model, RenderRequest(seeds=[(0, 1.0)])).image
-        assert image.shape == (64, 64, 3) and image.std() > 20
+        a, b = (render(model, RenderRequest(seeds=[(seed, 1.0)])).image.astype(float) for seed in (0, 1))
+        assert a.shape == (64, 64, 3) and a.std() > 10 and np.abs(a - b).mean() > 10  # pictures, and seeds differ
 
 
 # -- the worker --------------------------------------------------------------------------------------
