@@ -41,6 +41,15 @@ def rel_err(ours, ref) -> float:
     return float(np.max(np.abs(ours - ref)) / (np.std(ref) + 1e-8))
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """The fixture networks are tiny: on shared cores one thread runs them several times faster."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def sg2():
     """The StyleGAN2-ADA 32 px fixture model (noise, 8 ws), loaded once."""

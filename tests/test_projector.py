@@ -42,13 +42,7 @@ MIN_PSNR_MODEL_NOISE = 27.0
 W_STD_SAMPLES = 1000  # the paper's 10000 changes the spread estimate by little and costs time
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The fixture models are tiny: on shared cores one thread runs them several times faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

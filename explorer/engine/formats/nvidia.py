@@ -46,11 +46,9 @@ def load(path: Path, data: bytes, network: str | None = None, resolution: int | 
         build = stylegan3.Generator
     elif "synthesis.b4.const" in state:
         family = "stylegan2"
-        # stylegan2-ada-pytorch nests synthesis_kwargs; the stylegan3 repo passes them flat with
-        # other defaults (fp16 on the 4 highest resolutions, conv clamp 256).
-        if "synthesis_kwargs" in kwargs:
+        if _from_ada(nets):
             source = "nvlabs-stylegan2-ada-pytorch"
-            nested = kwargs.pop("synthesis_kwargs")
+            nested = kwargs.pop("synthesis_kwargs", {})
             kwargs = {**kwargs, **nested}
         else:
             source = "nvlabs-stylegan3"
