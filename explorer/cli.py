@@ -450,7 +450,7 @@ def _project(model, args) -> int:
 
     from .engine.projector import ProjectionSettings, model_loss, prepare_target, project, save_latents
     from .engine.render import RenderRequest
-    from .engine.video import VideoSettings, _open_writer
+    from .engine.video import VideoSettings, open_writer
 
     settings = ProjectionSettings(steps=args.steps, w_plus=args.wplus, seed=args.seed, loss=args.loss,
                                   lpips_weights=tuple(str(p) for p in args.lpips_weights or ()),
@@ -467,7 +467,7 @@ def _project(model, args) -> int:
     writer = None
     if args.video:  # target | projection, a frame per step
         res = model.info.resolution
-        writer = _open_writer("mp4", args.out / "proj.mp4", (2 * res, res), VideoSettings(fps=30))
+        writer = open_writer("mp4", args.out / "proj.mp4", (2 * res, res), (2 * res, res), VideoSettings(fps=30))
 
     def progress(p) -> None:
         show(p)

@@ -23,6 +23,7 @@ from PySide6.QtGui import QDropEvent, QGuiApplication  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
 from explorer.app import create_window  # noqa: E402
+from explorer.engine import load_model  # noqa: E402
 from explorer.engine.default_model import BUNDLED_MODELS  # noqa: E402
 from explorer.engine.render import render  # noqa: E402
 from explorer.engine.worker import RenderWorker  # noqa: E402
@@ -99,6 +100,12 @@ def test_opens_on_the_first_trained_model(open_window):
     assert labels == [m.label for m in BUNDLED_MODELS] and labels[-1].startswith("Untrained placeholder")
     assert "stylegan2" in window.model_panel.text() and "latent-explorer" in window.model_panel.text()
     assert "stylegan2" in window.windowTitle()
+    # It opens on its chosen first face, not on seed 0, and the controls show that picture.
+    request = window.current_request()
+    assert (request.seeds, request.truncation_psi) == ([(8, 1.0)], 0.7)
+    assert window.latent.seed.value() == 8
+    rendered = render(load_model(BUNDLED_MODELS[0].path()), request).image
+    assert np.abs(window.canvas.image.astype(int) - rendered).max() <= 1
 
 
 def test_bundled_placeholder_opens_from_the_menu(open_window, qtbot, tmp_path):

@@ -57,8 +57,12 @@ def test_png_frames_are_exact_and_resized_mp4_is_even(sg2, walk, tmp_path):
     first, last = keyframe_images(sg2, walk)
     assert np.abs(np.asarray(Image.open(files[0])) - first).max() <= 1
     assert np.abs(np.asarray(Image.open(files[-1])) - last).max() <= 1
-    frames = read_mp4(export_video(sg2, walk, tmp_path / "big.mp4", VideoSettings(frames=2, size=(80, 48))).path)
-    assert [f.shape for f in frames] == [(48, 80, 3)] * 2
+    frames = read_mp4(export_video(sg2, walk, tmp_path / "big.mp4", VideoSettings(frames=2, size=(96, 64))).path)
+    assert [f.shape for f in frames] == [(64, 96, 3)] * 2
+    # ffmpeg scales MP4 frames: the picture must be the keyframe stretched, not cropped or shifted.
+    stretched = [np.asarray(Image.fromarray(k.astype(np.uint8)).resize((96, 64), Image.Resampling.LANCZOS), float)
+                 for k in (first, last)]
+    assert np.abs(frames[0] - stretched[0]).mean() < 12 < np.abs(frames[0] - stretched[1]).mean()
     with pytest.raises(ValueError, match="even width and height"):
         export_video(sg2, walk, tmp_path / "odd.mp4", VideoSettings(frames=2, size=(33, 32)))
 

@@ -100,6 +100,7 @@ class MainWindow(QMainWindow):
         self._load_stamp = 0             # stamp of the last load asked for
         self._loaded_stamp = 0           # stamp of the last load that finished (or failed)
         self._session_after_load: dict | None = None
+        self._start_after_load: dict | None = None
         self._restore_last = restore_last_session
         self.setWindowTitle("Latent Explorer")
         self.setAcceptDrops(True)
@@ -256,14 +257,20 @@ class MainWindow(QMainWindow):
     def loading(self) -> bool:
         return self._loaded_stamp < self._load_stamp
 
-    def open_model(self, path: str | Path, prepare=None, session: dict | None = None) -> None:
-        """Load a checkpoint on the engine thread; the current picture stays until it is ready."""
+    def open_model(self, path: str | Path, prepare=None, session: dict | None = None,
+                   start: dict | None = None) -> None:
+        """Load a checkpoint on the engine thread; the current picture stays until it is ready.
+
+        `session` is applied once it is loaded; else the last session of the same file, if one is to be
+        restored; else `start`, a request's JSON fields (a bundled model's first picture).
+        """
         self._session_after_load = session
+        self._start_after_load = start
         self._load_stamp = self.engine.load(str(path), prepare=prepare)
         self.statusBar().showMessage(f"Loading {path} …")
 
     def open_bundled(self, entry) -> None:
-        self.open_model(entry.path(), prepare=entry.prepare)
+        self.open_model(entry.path(), prepare=entry.prepare, start=entry.start)
 
     def _on_model_loaded(self, event) -> None:
         self.info = info = event.info
@@ -277,6 +284,8 @@ class MainWindow(QMainWindow):
         if session is None and self._restore_last:
             session = self._last_session_for(info.path)
         self._restore_last = False
+        if session is None and event.stamp == self._load_stamp and self._start_after_load is not None:
+            session = {"request": self._start_after_load}
         if session is not None:
             self._apply_session(session)
         self.banner.hide()

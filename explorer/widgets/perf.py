@@ -35,6 +35,7 @@ class PerfPanel(QWidget):
             plot.hideAxis("bottom")
             plot.getAxis("left").setSIPrefixEnableRanges(())  # plain numbers, no "k"/"m" prefixes
             plot.getAxis("left").setWidth(48)
+            plot.enableAutoRange(y=False)
         self._time_curve = self._time_plot.plot(pen=pg.mkPen("#4fc3f7", width=1.5))
         self._fps_curve = self._fps_plot.plot(pen=pg.mkPen("#aed581", width=1.5))
         self.state = QLabel("device: –   kernels: –")
@@ -66,8 +67,12 @@ class PerfPanel(QWidget):
             self._refresh.start()
 
     def _on_refresh_timeout(self) -> None:
-        self._time_curve.setData(np.asarray(self._times))
-        self._fps_curve.setData(np.asarray(self._fps))
+        for plot, curve, values in ((self._time_plot, self._time_curve, self._times),
+                                    (self._fps_plot, self._fps_curve, self._fps)):
+            data = np.asarray(values)
+            curve.setData(data)
+            # From zero, so that a steady frame time reads as steady and not as noise around its value.
+            plot.setYRange(0, max(1.0, float(data.max())) * 1.15, padding=0)
         parts = ", ".join(f"{k} {v * 1000:.1f}" for k, v in self._last_timings.items() if k != "total")
         self.summary.setText(f"{self._times[-1]:.1f} ms/frame ({parts} ms), {self._fps[-1]:.1f} fps shown")
 
