@@ -8,13 +8,22 @@ import threading
 import imageio_ffmpeg
 import numpy as np
 import pytest
+import torch
 from conftest import fixtures_dir
 from PIL import Image
 
 from explorer.engine import load_model
 from explorer.engine.interpolate import walk_from_seeds
 from explorer.engine.render import RenderRequest, render
-from explorer.engine.video import VideoSettings, _PngWriter, export_video, iter_frame_batches, tile, video_format
+from explorer.engine.video import (
+    VideoSettings,
+    _PngWriter,
+    export_video,
+    iter_frame_batches,
+    render_frames,
+    tile,
+    video_format,
+)
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +147,20 @@ def test_video_format():
     assert video_format("x.mov", "mp4") == "mp4"
     with pytest.raises(ValueError, match="cannot tell the video format"):
         video_format("x.avi")
+
+
+def test_frames_with_other_noise_files_are_not_batched_together(sg2, tmp_path):
+    """A keyframe's own noise maps (a projection's) apply to its frames only."""
+    from explorer.engine.projector import save_latents
+    from explorer.engine.render import request_ws
+
+    maps = [np.random.RandomState(i).randn(1, 1, r, r).astype(np.float32) for i, (_, r) in
+            enumerate(sg2.info.noise_layers)]
+    noise_file = str(save_latents(tmp_path / "proj.npz", np.zeros([1, sg2.info.num_ws, sg2.info.w_dim]), maps))
+    plain = RenderRequest(seeds=[(3, 1.0)])
+    own = RenderRequest(seeds=[(3, 1.0)], noise_file=noise_file)
+    ws = torch.cat([request_ws(sg2, plain), request_ws(sg2, own)])
+    frames = render_frames(sg2, ws, [plain, own], batch_size=2)
+    assert np.array_equal(frames[0], render(sg2, plain).image)
+    assert np.array_equal(frames[1], render(sg2, own).image)
+    assert not np.array_equal(frames[0], frames[1])

@@ -251,6 +251,12 @@ def frames_to_uint8(img: torch.Tensor) -> np.ndarray:
     return img.cpu().numpy()
 
 
+def synthesis_key(req: RenderRequest) -> tuple:
+    """The fields `synthesize_request` reads: requests equal in these can share one synthesis call."""
+    enabled = None if req.noise_enabled is None else tuple(req.noise_enabled)
+    return req.noise_mode, req.noise_seed, enabled, req.noise_file, tuple(req.translate), req.rotate
+
+
 def synthesize_request(model: Model, ws: torch.Tensor, req: RenderRequest) -> torch.Tensor:
     """Synthesise ws with a request's noise and input transform, each row exactly as `render` would.
 

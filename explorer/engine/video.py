@@ -29,7 +29,7 @@ from PIL import Image
 
 from .interpolate import Interpolator, Walk
 from .model import Model
-from .render import RenderRequest, frames_to_uint8, synthesize_request
+from .render import RenderRequest, frames_to_uint8, synthesis_key, synthesize_request
 
 VIDEO_FORMATS = ("mp4", "gif", "png")
 # x264's presets, fastest first. On a CPU the encoder shares the cores with the generator, so the
@@ -135,12 +135,6 @@ def video_format(path: str | Path, fmt: str | None = None) -> str:
     return formats[suffix]
 
 
-def _synthesis_key(req: RenderRequest) -> tuple:
-    """What must be equal for frames to share one synthesis call."""
-    enabled = None if req.noise_enabled is None else tuple(req.noise_enabled)
-    return req.noise_mode, req.noise_seed, enabled, req.translate, req.rotate
-
-
 def render_frames(model: Model, ws: torch.Tensor, requests: Sequence[RenderRequest], batch_size: int) -> np.ndarray:
     """Synthesise frames whose noise and transform may differ: equal settings share a call.
 
@@ -155,7 +149,7 @@ def render_frames(model: Model, ws: torch.Tensor, requests: Sequence[RenderReque
     """
     groups: dict[tuple, list[int]] = {}
     for n, req in enumerate(requests):
-        groups.setdefault(_synthesis_key(req), []).append(n)
+        groups.setdefault(synthesis_key(req), []).append(n)
     res = model.info.resolution
     out = np.empty([len(requests), res, res, 3], dtype=np.uint8)
     for rows in groups.values():
