@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -202,3 +203,18 @@ def test_filtered_lrelu_fast_path_has_gradients():
     with torch.no_grad():
         assert torch.equal(y, filtered_lrelu(x, fu=f, fd=f, up=2, down=2, padding=3, gain=2 ** 0.5, clamp=0.5))
     assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+def test_the_committed_training_state_still_resumes():
+    """training-state/sg2-64 was saved before the discriminator held its constant filters: it must load."""
+    from explorer.training.stylegan2 import StyleGAN2Trainer, generator_config
+
+    state = torch.load(Path(__file__).parents[1] / "training-state/sg2-64" / CHECKPOINT, weights_only=True)
+    args = json.loads(state["args"])
+    trainer = StyleGAN2Trainer(generator_config(args["resolution"], args["channel_base"], args["channel_max"],
+                                                args["z_dim"]))
+    assert not any(k.endswith("resample_filter") for k in state["trainer"]["D"])
+    trainer.load_state_dict(state["trainer"])
+    assert torch.equal(trainer.D.blocks[0].conv0.weight, state["trainer"]["D"]["blocks.0.conv0.weight"])
+    logits = trainer.D(trainer.sample(torch.randn(4, args["z_dim"], generator=torch.Generator().manual_seed(0))))
+    assert logits.shape == (4, 1) and torch.isfinite(logits).all()
