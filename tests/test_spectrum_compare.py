@@ -11,11 +11,13 @@ import pytest
 from conftest import fixtures_dir
 from test_worker import Events, worker_factory  # noqa: F401 - fixture
 
+from explorer.engine import load_model
 from explorer.engine.render import DirectionEdit, RenderRequest
 from explorer.engine.spectrum import (
     MAPS_PER_FFT,
     companion_request,
     compare_spectra,
+    distinct_labels,
     model_spectrum,
     power_spectrum,
 )
@@ -35,6 +37,15 @@ def test_power_spectrum_in_chunks_is_the_mean_of_the_maps_spectra():
     whole = 10 ** (power_spectrum(maps).power_db / 10)
     each = np.mean([10 ** (power_spectrum(m[None]).power_db / 10) for m in maps], axis=0)
     np.testing.assert_allclose(whole, each, rtol=1e-10)
+
+
+def test_legend_names_tell_two_models_apart():
+    ada, cond = (fixtures_dir() / f"nvidia/{name}/model.pkl" for name in ("stylegan2-ada-32", "stylegan2-32-cond"))
+    g_ema, g, other = load_model(ada).info, load_model(ada, network="G").info, load_model(cond).info
+    assert distinct_labels(g_ema, g) == ("stylegan2 · model.pkl (G_ema)", "stylegan2 · model.pkl (G)")
+    assert distinct_labels(g_ema, other) == ("stylegan2 · stylegan2-ada-32/model.pkl (G_ema)",
+                                             "stylegan2 · stylegan2-32-cond/model.pkl (G_ema)")
+    assert distinct_labels(g_ema, g_ema) == ("stylegan2 · model.pkl (first)", "stylegan2 · model.pkl (second)")
 
 
 def test_both_models_are_measured_for_the_same_request(sg2, sg3):

@@ -126,6 +126,20 @@ def model_label(info: ModelInfo) -> str:
     return f"{info.family} · {Path(info.path).name}"
 
 
+def distinct_labels(a: ModelInfo, b: ModelInfo) -> tuple[str, str]:
+    """Legend names for two models that tell them apart: family and file name, then the network (G_ema or
+    G of one file), then the folder too (every NVIDIA snapshot may be 'network-snapshot-….pkl')."""
+    candidates = (
+        lambda i: model_label(i),
+        lambda i: f"{model_label(i)} ({i.network})",
+        lambda i: f"{i.family} · {Path(i.path).parent.name}/{Path(i.path).name} ({i.network})",
+    )
+    for label in candidates:
+        if label(a) != label(b):
+            return label(a), label(b)
+    return f"{model_label(a)} (first)", f"{model_label(b)} (second)"
+
+
 def layer_resolution(model: Model, name: str) -> int:
     """The resolution a synthesis layer works at: its sampling rate (StyleGAN3, margins aside) or its block's."""
     layer = getattr(model.generator.synthesis, name)
@@ -198,7 +212,10 @@ def compare_spectra(model: Model, other: Model, req: RenderRequest) -> Compariso
         res = layer_resolution(model, req.layer)
         notes.append(f"{model_label(other.info)} has no layer at {res}×{res}")
         return Comparison(first, None, tuple(notes))
-    return Comparison(first, model_spectrum(other, other_req), tuple(notes))
+    first.label, second_label = distinct_labels(model.info, other.info)
+    second = model_spectrum(other, other_req)
+    second.label = second_label
+    return Comparison(first, second, tuple(notes))
 
 
 def sticking_average(frames):
