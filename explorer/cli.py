@@ -62,11 +62,12 @@ def parse_metrics(text: str) -> list[str]:
     return names
 
 
-def _model_args(p: argparse.ArgumentParser) -> None:
+def _model_args(p: argparse.ArgumentParser, device: bool = True) -> None:
     p.add_argument("model", type=Path, help="checkpoint file (any supported format)")
     p.add_argument("--network", help="another network of the file than its averaged one (e.g. G)")
     p.add_argument("--resolution", type=int, help="output resolution, for files that do not record it")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default: cpu)")
+    if device:
+        p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default: cpu)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="print what a checkpoint holds")
     _model_args(info)
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    convert = sub.add_parser("convert", help="write a checkpoint in this program's own safe format (weights + JSON "
+                                             "config, loadable with torch.load(weights_only=True))")
+    _model_args(convert, device=False)
+    convert.add_argument("out", type=Path, help="the file to write (e.g. model.pt)")
 
     render = sub.add_parser("render", help="render seeds to PNG files")
     _model_args(render)
@@ -261,6 +267,8 @@ def _run(args) -> int:
         return gui_main(getattr(args, "model", None))
     if args.command == "bench":
         return _bench(args)
+    if args.command == "convert":
+        return _convert(args)
 
     from .engine import load_model
     from .engine.render import render
@@ -295,6 +303,28 @@ def _run(args) -> int:
         result = render(model, req)
         Image.fromarray(result.image).save(path)
         print(f"{path}  ({result.timings['total'] * 1000:.0f} ms)")
+    return 0
+
+
+def _convert(args) -> int:
+    """Read a checkpoint as data and write its generator in our format; read the result back to check it."""
+    import torch
+
+    from .engine import load_model
+    from .engine.formats import native, read_checkpoint
+
+    if args.out.exists() and args.out.resolve() == args.model.resolve():
+        raise ValueError(f"{args.out}: is the checkpoint being read; write the converted file under another name")
+    ckpt = read_checkpoint(args.model, network=args.network, resolution=args.resolution)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    native.save(ckpt, args.out)
+    written = load_model(args.out).generator.state_dict()
+    ours = ckpt.generator.state_dict()
+    if written.keys() != ours.keys() or not all(torch.equal(written[k], ours[k]) for k in ours):
+        raise OSError(f"{args.out}: the written file does not read back as what was converted")
+    res = ckpt.config.get("img_resolution", "?")
+    print(f"{args.out}: {ckpt.family} {res}x{res} ({ckpt.network} of {ckpt.format}), {args.out.stat().st_size:,} "
+          f"bytes; opens with torch.load(weights_only=True) and in explorer")
     return 0
 
 

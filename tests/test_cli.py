@@ -8,10 +8,13 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from conftest import fixtures_dir
 from PIL import Image
 
 from explorer.cli import parse_seeds
+from explorer.engine import load_model
+from explorer.engine.render import RenderRequest, render
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -66,6 +69,8 @@ def test_render_from_request_file(tmp_path):
         (["render", "{model}", "--out", "{tmp}"], 1, "choose a class"),
         (["render", "{tmp}/missing.pkl", "--out", "{tmp}"], 1, "cannot read"),
         (["info", "{req}"], 1, "not a checkpoint"),
+        (["convert", "{req}", "{tmp}/out.pt"], 1, "not a checkpoint"),
+        (["convert", "{model}", "{model}"], 1, "is the checkpoint being read"),
     ],
 )
 def test_errors_are_one_line(tmp_path, args, code, text):
@@ -76,3 +81,23 @@ def test_errors_are_one_line(tmp_path, args, code, text):
     assert out.returncode == code
     assert text in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(("fixture", "extra"), [
+    ("nvidia/stylegan3-t-32/model.pkl", []),
+    ("tf/progan_32/model.pkl", []),
+    ("community/rosinality_sg1_grunning_128/model.model", ["--resolution", "64"]),
+])
+def test_convert_writes_a_weights_only_file_that_renders_the_same(tmp_path, fixture, extra):
+    source = fixtures_dir() / fixture
+    out = run_cli("convert", str(source), str(tmp_path / "safe.pt"), *extra)
+    assert out.returncode == 0, out.stderr
+    assert "opens with torch.load(weights_only=True)" in out.stdout
+    payload = torch.load(tmp_path / "safe.pt", weights_only=True)  # nothing but tensors and plain data
+    assert payload["format"] == "latent-explorer" and payload["state_dict"]
+    assert [p.name for p in tmp_path.iterdir()] == ["safe.pt"]  # no temporary file left
+    original = load_model(source, resolution=int(extra[1]) if extra else None)
+    converted = load_model(tmp_path / "safe.pt")
+    assert converted.info.resolution == original.info.resolution and converted.info.family == original.info.family
+    req = RenderRequest(seeds=[(5, 1.0)], truncation_psi=0.7, rotate=10.0 if original.info.has_input_transform else 0)
+    np.testing.assert_array_equal(render(converted, req).image, render(original, req).image)

@@ -13,11 +13,9 @@ from ..errors import LoadError
 from ..networks.discriminator import Discriminator
 from . import nvidia, tf, torch_files
 from .checkpoint import Checkpoint, read_file
+from .torch_files import TORCH_LEGACY_MAGIC, ZIP_MAGIC
 
 __all__ = ["Checkpoint", "read_checkpoint", "read_discriminator", "sniff"]
-
-TORCH_LEGACY_MAGIC = bytes.fromhex("80028a0a6cfc9c46f9206aa85019")  # torch.save's old (non-zip) header
-ZIP_MAGIC = b"PK\x03\x04"
 
 
 def _first_global(data: bytes, max_ops: int = 4096) -> str | None:

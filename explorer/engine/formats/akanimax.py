@@ -29,9 +29,11 @@ import torch
 from ..errors import LoadError
 from ..networks.progan import Generator
 from .checkpoint import Checkpoint, pick_generator
+from .tensor_table import TensorTable, converting
 
 SOURCE = "akanimax-pro-gan-pytorch"
 FORMAT = "akanimax-save-info"
+LAYOUT = "pro_gan_pytorch"  # what error messages say was expected
 GENERATORS = ("shadow_generator", "generator")  # default first
 OTHER_NETWORKS = ("discriminator", "gen_optim", "dis_optim")
 
@@ -45,9 +47,9 @@ def matches(obj: Any) -> bool:
     return isinstance(obj, dict) and any(_is_generator(obj.get(k)) for k in GENERATORS)
 
 
-def convert_state(sd: Mapping[str, torch.Tensor], num_blocks: int) -> dict[str, torch.Tensor]:
+def convert_state(sd: TensorTable, num_blocks: int) -> dict[str, torch.Tensor]:
     """A pro_gan_pytorch Generator state dict as our module's (see the module docstring)."""
-    w, b = sd["layers.0.conv_1.weight"].float(), sd["layers.0.conv_1.bias"].float()
+    w, b = sd["layers.0.conv_1.weight"], sd["layers.0.conv_1.bias"]
     in_features, channels = w.shape[:2]
     state = {
         "synthesis.b4.dense.weight": w.reshape(in_features, channels * 16).t().contiguous(),  # [C*16, in]
@@ -61,36 +63,40 @@ def convert_state(sd: Mapping[str, torch.Tensor], num_blocks: int) -> dict[str, 
         pairs[f"synthesis.b{4 * 2**i}.torgb"] = f"rgb_converters.{i}"
     for ours, theirs in pairs.items():
         for p in ("weight", "bias"):
-            state[f"{ours}.{p}"] = sd[f"{theirs}.{p}"].float()
-    used = {f"{theirs}.{p}" for theirs in [*pairs.values(), "layers.0.conv_1"] for p in ("weight", "bias")}
-    unused = set(sd) - used
-    if unused:
-        raise KeyError(f"tensors a pro_gan_pytorch generator does not have: {', '.join(sorted(unused)[:6])}")
+            state[f"{ours}.{p}"] = sd[f"{theirs}.{p}"]
     return state
 
 
 def load(path: Path, obj: dict, network: str | None = None, resolution: int | None = None) -> Checkpoint:
     generators = tuple(k for k in GENERATORS if _is_generator(obj.get(k)))
-    name = pick_generator(path, obj, network, generators, OTHER_NETWORKS)
+    name = pick_generator(path, obj, network, GENERATORS, OTHER_NETWORKS)
     entry = obj[name]
+    if not isinstance(entry, Mapping):
+        raise LoadError(f"{path}: network {name!r} is a {type(entry).__name__}, not a dict of conf and state_dict")
     conf = entry.get("conf") if isinstance(entry.get("conf"), Mapping) else {}
-    sd = entry["state_dict"]
+    sd = TensorTable.from_state_dict(path, name, entry.get("state_dict"), LAYOUT)
 
-    num_blocks = len({k.split(".")[1] for k in sd if k.startswith("layers.")})
+    num_blocks = len({k.split(".")[1] for k in sd.tensors if k.startswith("layers.")})
     file_res = 4 * 2 ** (num_blocks - 1)
     depth = conf.get("depth")
-    if depth is not None and 2 ** int(depth) != file_res:
+    if depth is not None and depth != num_blocks + 1:  # file_res is 2**depth
         raise LoadError(f"{path}: network {name!r} records depth {depth} but holds {num_blocks} blocks")
     if resolution is not None and int(resolution) != file_res:
         raise LoadError(f"{path}: the network is {file_res}x{file_res}, not {resolution}x{resolution}")
 
     try:
+        with converting(sd):
+            z_dim = int(sd["layers.0.conv_1.weight"].shape[0])
+            channels = [int(sd[f"layers.{i}.conv_2.weight"].shape[0]) for i in range(num_blocks)]
+            img_channels = int(sd["rgb_converters.0.weight"].shape[0])
+            state = convert_state(sd, num_blocks)
+        sd.check_all_used()
         config = dict(
-            z_dim=int(sd["layers.0.conv_1.weight"].shape[0]),
+            z_dim=z_dim,
             c_dim=0,
             img_resolution=file_res,
-            channels=[int(sd[f"layers.{i}.conv_2.weight"].shape[0]) for i in range(num_blocks)],
-            img_channels=int(sd["rgb_converters.0.weight"].shape[0]),
+            channels=channels,
+            img_channels=img_channels,
             normalize_latent=True,
             pixel_norm=True,
             dense_pixel_norm=False,  # the first block normalises only after its 3x3 conv
@@ -103,7 +109,6 @@ def load(path: Path, obj: dict, network: str | None = None, resolution: int | No
             output_activation="linear",
             lod=0.0,  # the package renders with alpha = 1: the last block fully faded in
         )
-        state = convert_state(sd, num_blocks)
         generator = Generator(**config)
         state["mapping.w_avg"] = generator.mapping.w_avg
         generator.load_state_dict(state, strict=True)

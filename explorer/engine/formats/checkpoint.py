@@ -3,6 +3,7 @@ small steps several readers share."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,15 +46,39 @@ def read_file(path: Path, data: bytes | None = None) -> bytes:
     return data
 
 
+class ByteReader(io.BytesIO):
+    """A file's bytes that note whether a read asked for more than was left: a load that fails after that met a
+    file cut short (or a damaged length inside it), which its error rarely says."""
+
+    ran_out = False
+
+    def read(self, size: int | None = -1) -> bytes:
+        out = super().read(size)
+        self.ran_out |= size is not None and len(out) < size
+        return out
+
+    def readinto(self, buffer) -> int:
+        n = super().readinto(buffer)
+        self.ran_out |= n < memoryview(buffer).nbytes
+        return n
+
+    def readline(self, size: int | None = -1) -> bytes:
+        out = super().readline(size)
+        self.ran_out |= not out.endswith(b"\n") and (size is None or size < 0 or len(out) < size)
+        return out
+
+
 def pick_generator(path: Path, obj: Mapping, network: str | None, generators: Sequence[str],
                    others: Sequence[str]) -> str:
-    """The requested network (None: the first of `generators`), refused unless it is one of them;
-    `others` are the file's known non-generator entries, named as such in the message."""
-    name = network or generators[0]
-    if name not in generators:
+    """The requested network, refused unless it is one of the format's `generators` that the file has; None:
+    the first of them it has, even a damaged one (reported by the reader, not passed over for the next).
+    `others` are the format's known non-generator entries, named as such in the message."""
+    present = [k for k in generators if k in obj]
+    name = network or present[0]
+    if name not in present:
         if name in obj and name in others:
-            raise LoadError(f"{path}: network {name!r} is not a generator (generators: {', '.join(generators)})")
-        raise LoadError(f"{path}: no network {name!r} in the file (it has: {', '.join(generators)})")
+            raise LoadError(f"{path}: network {name!r} is not a generator (generators: {', '.join(present)})")
+        raise LoadError(f"{path}: no network {name!r} in the file (it has: {', '.join(present)})")
     return name
 
 

@@ -35,8 +35,12 @@ def save(ckpt: Checkpoint, path: str | Path) -> None:
         "state_dict": {k: v.detach().cpu().contiguous() for k, v in ckpt.generator.state_dict().items()},
     }
     tmp = path.with_name(path.name + ".part")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load(path: Path, obj: dict, network: str | None = None, resolution: int | None = None) -> Checkpoint:
@@ -46,11 +50,18 @@ def load(path: Path, obj: dict, network: str | None = None, resolution: int | No
         raise LoadError(f"{path}: holds a single network; there is no {network!r}")
     try:
         family, config = str(obj["family"]), json.loads(obj["config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise LoadError(f"{path}: a damaged {FORMAT} file: no family, or a config that is not JSON "
+                        f"({type(e).__name__}: {e})") from None
+    notes = obj.get("notes", [])
+    if not isinstance(notes, list):
+        raise LoadError(f"{path}: a damaged {FORMAT} file: its notes are a {type(notes).__name__}, not a list")
+    try:
         generator = build_generator(family, config)
         generator.load_state_dict(obj["state_dict"], strict=True)
-    except LoadError:
-        raise
+    except LoadError as e:  # an unknown family: build_generator does not know the file
+        raise LoadError(f"{path}: {e}") from None
     except Exception as e:  # noqa: BLE001 - any inconsistency in the file is reported, not raised raw
         raise LoadError(f"{path}: a damaged {FORMAT} file ({type(e).__name__}: {e})") from None
     return Checkpoint(generator=generator, family=family, source=str(obj.get("source", FORMAT)), format=FORMAT,
-                      config=config, network="G_ema", networks=("G_ema",), notes=list(obj.get("notes", [])))
+                      config=config, network="G_ema", networks=("G_ema",), notes=[str(n) for n in notes])

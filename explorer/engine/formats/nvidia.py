@@ -49,6 +49,9 @@ def load(path: Path, data: bytes, network: str | None = None, resolution: int | 
         if _from_ada(nets):
             source = "nvlabs-stylegan2-ada-pytorch"
             nested = kwargs.pop("synthesis_kwargs", {})
+            if not isinstance(nested, dict):
+                raise LoadError(f"{path}: network {name!r} records its synthesis_kwargs as a "
+                                f"{type(nested).__name__}, not a dict")
             kwargs = {**kwargs, **nested}
         else:
             source = "nvlabs-stylegan3"
@@ -61,7 +64,7 @@ def load(path: Path, data: bytes, network: str | None = None, resolution: int | 
     try:
         generator = build(**kwargs)
         generator.load_state_dict(state, strict=True)
-    except (TypeError, ValueError, RuntimeError, KeyError) as e:
+    except (TypeError, ValueError, RuntimeError, KeyError, ArithmeticError) as e:  # e.g. a width of 0
         raise LoadError(f"{path}: network {name!r} does not fit a {family} generator ({e})") from None
     gens = tuple(k for k, v in nets.items() if v.class_name.endswith("Generator"))
     return Checkpoint(generator=generator, family=family, source=source, format=FORMAT, config=kwargs,
@@ -106,7 +109,7 @@ def load_discriminator(path: Path, data: bytes, network: str | None = None) -> D
     what = f"network {network!r} does not fit a StyleGAN2 discriminator"
     try:
         discriminator = Discriminator(**kwargs)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, ArithmeticError) as e:
         raise LoadError(f"{path}: {what} ({e})") from None
     load_state(path, discriminator, record.state_dict(), what)
     return discriminator.eval().requires_grad_(False)

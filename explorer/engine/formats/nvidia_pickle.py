@@ -18,6 +18,9 @@ from ..errors import LoadError
 from .safe_pickle import ObjectRecord, RecordDict, restricted_load
 
 WHAT = "an NVIDIA network pickle"
+# The entries of a pickled module's state that the readers take apart, and what each must be.
+STATE_TYPES = {"_init_kwargs": dict, "_parameters": dict, "_buffers": dict, "_modules": dict,
+               "_non_persistent_buffers_set": set}
 
 
 @dataclass
@@ -56,7 +59,7 @@ def _flatten(state: dict, prefix: str) -> dict[str, torch.Tensor]:
     for group in ("_parameters", "_buffers"):
         for name, t in (state.get(group) or {}).items():
             if isinstance(t, torch.Tensor) and name not in skip:
-                out[prefix + name] = t
+                out[f"{prefix}{name}"] = t  # a damaged key then shows as an unexpected name
     for name, sub in (state.get("_modules") or {}).items():
         sub_state = _module_state(sub)
         if sub_state is not None:
@@ -64,21 +67,47 @@ def _flatten(state: dict, prefix: str) -> dict[str, torch.Tensor]:
     return out
 
 
+_BUSY = object()  # plain(): a container whose items are being converted
+
+
 def plain(value: Any) -> Any:
-    """EasyDicts and OrderedDicts to dicts, numpy scalars to Python numbers, recursively."""
-    if isinstance(value, Mapping):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(plain(v) for v in value)
-    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
-        return value.item()
-    return value
+    """EasyDicts and OrderedDicts to dicts, numpy scalars to Python numbers, recursively.
+
+    Each container is converted once, however often the pickle refers to it (shared references can nest
+    exponentially); one that contains itself, or nesting past the recursion limit, raises ValueError.
+    """
+    done: dict[int, Any] = {}  # id -> converted container, or _BUSY while its items are converted
+
+    def convert(v: Any) -> Any:
+        if not isinstance(v, (Mapping, list, tuple)):
+            return v.item() if hasattr(v, "item") and getattr(v, "ndim", None) == 0 else v
+        if done.get(id(v)) is _BUSY:
+            raise ValueError("a value contains itself")
+        if id(v) not in done:
+            done[id(v)] = _BUSY
+            done[id(v)] = ({k: convert(x) for k, x in v.items()} if isinstance(v, Mapping)
+                           else type(v)(convert(x) for x in v))
+        return done[id(v)]
+
+    try:
+        return convert(value)
+    except RecursionError:
+        raise ValueError("values nested too deeply") from None
 
 
 def _reconstruct_persistent_obj(meta: Any) -> ModuleRecord:
     if not isinstance(meta, Mapping) or meta.get("type") != "class" or not isinstance(meta.get("state"), dict):
         raise TypeError("a persistent object record is malformed")
-    return ModuleRecord(class_name=str(meta.get("class_name")), state=meta["state"])
+    class_name, state = str(meta.get("class_name")), meta["state"]
+    for key, kind in STATE_TYPES.items():  # checked here, where the record is made
+        if not isinstance(state.get(key) or kind(), kind):
+            raise TypeError(f"the {key} of a pickled {class_name} is a {type(state[key]).__name__}, not a "
+                            f"{kind.__name__}")
+    try:
+        plain(state.get("_init_kwargs"))
+    except ValueError as e:
+        raise TypeError(f"the _init_kwargs of a pickled {class_name}: {e}") from None
+    return ModuleRecord(class_name=class_name, state=state)
 
 
 ALLOWED = {

@@ -18,6 +18,7 @@ included, so each bias is stored here pre-multiplied by that constant.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,11 @@ import torch
 from ..errors import LoadError
 from ..networks.progan import Generator
 from .checkpoint import Checkpoint, pick_generator
+from .tensor_table import TensorTable, converting
 
 SOURCE = "facebookresearch-pgan"
 FORMAT = "pgan-zoo-checkpoint"
+LAYOUT = "PGAN"  # what error messages say was expected
 GENERATORS = ("avgG", "netG")  # default first
 OTHER_NETWORKS = ("netD",)
 TANH_LOSSES = ("MSE", "DCGAN")      # losses whose generator ends with tanh
@@ -65,10 +68,10 @@ def _he_constant(weight: torch.Tensor) -> float:
     return math.sqrt(2.0 / math.prod(weight.shape[1:]))
 
 
-def convert_state(sd: Mapping[str, torch.Tensor], num_scales: int, equalized: bool) -> dict[str, torch.Tensor]:
+def convert_state(sd: TensorTable, num_scales: int, equalized: bool) -> dict[str, torch.Tensor]:
     """A GNet state dict as our module's (see the table in the module docstring)."""
     def layer(src: str) -> tuple[torch.Tensor, torch.Tensor]:
-        w, b = sd[f"{src}.module.weight"].float(), sd[f"{src}.module.bias"].float()
+        w, b = sd[f"{src}.module.weight"], sd[f"{src}.module.bias"]
         return w, (b * _he_constant(w) if equalized else b)
 
     pairs = {"synthesis.b4.dense": "formatLayer", "synthesis.b4.conv": "groupScale0.0"}
@@ -80,44 +83,56 @@ def convert_state(sd: Mapping[str, torch.Tensor], num_scales: int, equalized: bo
     state = {}
     for ours, theirs in pairs.items():
         state[f"{ours}.weight"], state[f"{ours}.bias"] = layer(theirs)
-    unused = set(sd) - {f"{theirs}.module.{p}" for theirs in pairs.values() for p in ("weight", "bias")}
-    if unused:
-        raise KeyError(f"tensors a PGAN generator does not have: {', '.join(sorted(unused)[:6])}")
     return state
+
+
+def _number(path: Path, cfg: PGANConfig, key: str, default: float, kind: type = numbers.Real) -> float:
+    """The config's value `key` (None: `default`), refused unless it is a number of `kind`."""
+    value = cfg.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, kind):
+        raise LoadError(f"{path}: the file's config has {key}={value!r}, not a number")
+    return value
 
 
 def load(path: Path, obj: dict, network: str | None = None, resolution: int | None = None) -> Checkpoint:
     generators = tuple(k for k in GENERATORS if isinstance(obj.get(k), Mapping))
-    name = pick_generator(path, obj, network, generators, OTHER_NETWORKS)
-    sd = obj[name]
+    name = pick_generator(path, obj, network, GENERATORS, OTHER_NETWORKS)
+    sd = TensorTable.from_state_dict(path, name, obj[name], LAYOUT)
     cfg = obj.get("config")
     cfg = cfg if isinstance(cfg, PGANConfig) else PGANConfig()
     notes = [] if "config" in obj else ["the file has no config: PGAN's defaults were assumed"]
 
-    num_scales = len({k.split(".")[1] for k in sd if k.startswith("scaleLayers.")})
+    num_scales = len({k.split(".")[1] for k in sd.tensors if k.startswith("scaleLayers.")})
     file_res = 4 * 2**num_scales
     if resolution is not None and int(resolution) != file_res:
         raise LoadError(f"{path}: the network is {file_res}x{file_res}, not {resolution}x{resolution}")
     loss = str(cfg.get("lossCriterion", "WGANGP"))
     if loss not in TANH_LOSSES + LINEAR_LOSSES:
         notes.append(f"unknown loss {loss!r}: assumed a linear output (no tanh)")
-    alpha = float(cfg.get("alpha", 0) or 0)
+    alpha = float(_number(path, cfg, "alpha", 0))
     if alpha:
         notes.append(f"a mid-training snapshot (alpha {alpha:g}): the image fades in the previous scale's output")
     equalized = bool(cfg.get("equalizedlR", True))
     per_channel_norm = bool(cfg.get("perChannelNormalization", True))
-    leak = cfg.get("leakyReluLeak", 0.2)
+    leak = float(_number(path, cfg, "leakyReluLeak", 0.2))
+    c_dim = int(_number(path, cfg, "categoryVectorDim", 0, numbers.Integral))
 
     try:
-        fmt = sd["formatLayer.module.weight"]
-        c_dim = int(cfg.get("categoryVectorDim", 0) or 0)
+        with converting(sd):
+            z_features = int(sd["formatLayer.module.weight"].shape[1])
+            channels = [int(sd["groupScale0.0.module.weight"].shape[0])] + [
+                int(sd[f"scaleLayers.{i}.1.module.weight"].shape[0]) for i in range(num_scales)]
+            img_channels = int(sd["toRGBLayers.0.module.weight"].shape[0])
+            state = convert_state(sd, num_scales, equalized)
+        sd.check_all_used()
         config = dict(
-            z_dim=int(fmt.shape[1]) - c_dim,
+            z_dim=z_features - c_dim,
             c_dim=c_dim,
             img_resolution=file_res,
-            channels=[int(sd["groupScale0.0.module.weight"].shape[0])]
-            + [int(sd[f"scaleLayers.{i}.1.module.weight"].shape[0]) for i in range(num_scales)],
-            img_channels=int(sd["toRGBLayers.0.module.weight"].shape[0]),
+            channels=channels,
+            img_channels=img_channels,
             normalize_latent=per_channel_norm,
             pixel_norm=per_channel_norm,
             dense_pixel_norm=per_channel_norm,
@@ -125,12 +140,11 @@ def load(path: Path, obj: dict, network: str | None = None, resolution: int | No
             equalized_lr=equalized,
             dense_gain=math.sqrt(2),
             torgb_gain=math.sqrt(2),
-            lrelu_slope=float(leak if leak is not None else 0.2),
+            lrelu_slope=leak,
             fused_upscale=False,
             output_activation="tanh" if loss in TANH_LOSSES else "linear",
             lod=alpha,
         )
-        state = convert_state(sd, num_scales, equalized)
         generator = Generator(**config)
         state["mapping.w_avg"] = generator.mapping.w_avg
         generator.load_state_dict(state, strict=True)

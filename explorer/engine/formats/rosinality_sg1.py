@@ -36,7 +36,7 @@ import torch
 from ..errors import LoadError
 from ..networks import stylegan1
 from .checkpoint import W_AVG_SAMPLES, W_AVG_SEED, Checkpoint, estimate_w_avg, load_state
-from .tensor_table import TensorTable
+from .tensor_table import TensorTable, converting
 
 SOURCE = "rosinality-style-based-gan-pytorch"
 NETWORKS = ("g_running", "generator")  # generator state dicts of a train_step checkpoint, default first
@@ -76,12 +76,13 @@ def _pick(path: Path, obj: Mapping, network: str | None) -> tuple[str, Mapping, 
                             f"there is no {network!r}")
         return NETWORKS[0], obj, (NETWORKS[0],), FORMATS["bare"]
     generators = tuple(k for k in NETWORKS if _is_generator(obj.get(k)))
-    name = network if network is not None else generators[0]
+    name = network if network is not None else next(k for k in NETWORKS if k in obj)  # a damaged default is reported
     if name not in obj:
         raise LoadError(f"{path}: no network {name!r} in the file (it has: {', '.join(map(str, obj))}; "
                         f"generators: {', '.join(generators)})")
     if name not in generators:
-        raise LoadError(f"{path}: {name!r} is not a generator (generators in the file: {', '.join(generators)})")
+        raise LoadError(f"{path}: {name!r} ({type(obj[name]).__name__}) is not a generator state dict "
+                        f"(generators in the file: {', '.join(generators)})")
     return name, obj[name], generators, FORMATS["train_step"]
 
 
@@ -218,15 +219,16 @@ def load(path: Path, obj: Mapping, network: str | None = None, resolution: int |
         n_mlp += 1
     if n_mlp == 0:
         raise LoadError(f"{path}: {name} has no mapping layers")
-    w_dim, z_dim = sd.tensors["style.1.linear.weight_orig"].shape
-    channels = [int(sd.tensors[f"generator.progression.{i}.conv2.conv.weight_orig"].shape[0])
-                for i in range(num_blocks)]
+    with converting(sd):
+        w_dim, z_dim = sd["style.1.linear.weight_orig"].shape
+        channels = [int(sd[f"generator.progression.{i}.conv2.conv.weight_orig"].shape[0]) for i in range(num_blocks)]
+        img_channels = int(sd[f"generator.to_rgb.{num_blocks - 1}.conv.weight_orig"].shape[0])
     fused = [4 * 2**i for i in range(1, num_in_file) if _is_fused(sd, i)]
     config = dict(
         z_dim=int(z_dim),
         w_dim=int(w_dim),
         img_resolution=img_resolution,
-        img_channels=int(sd.tensors[f"generator.to_rgb.{num_blocks - 1}.conv.weight_orig"].shape[0]),
+        img_channels=img_channels,
         mapping_kwargs=dict(num_layers=n_mlp, layer_features=int(w_dim), activation="lrelu", lr_multiplier=1.0),
         channels=channels,
         fused_up_min_res=min(fused) if fused else None,
@@ -239,7 +241,8 @@ def load(path: Path, obj: Mapping, network: str | None = None, resolution: int |
     except (TypeError, ValueError) as e:
         raise LoadError(f"{path}: {name} does not fit our StyleGAN generator ({e})") from None
 
-    state = _state_dict(sd, num_blocks, n_mlp)
+    with converting(sd):
+        state = _state_dict(sd, num_blocks, n_mlp)
     state.update(constant_noise(generator))
     state["mapping.w_avg"] = torch.zeros([int(w_dim)])  # estimated below, once the mapping is loaded
     sd.ignore(r"generator\.progression\.\d+\.conv1\.\d\.weight_flip")  # used by the blur's backward pass only

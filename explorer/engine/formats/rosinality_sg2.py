@@ -33,7 +33,7 @@ import torch
 from ..errors import LoadError
 from ..networks import stylegan2
 from .checkpoint import W_AVG_SAMPLES, W_AVG_SEED, Checkpoint, estimate_w_avg, load_state
-from .tensor_table import TensorTable
+from .tensor_table import TensorTable, converting
 
 SOURCE = "rosinality-stylegan2-pytorch"
 NETWORKS = ("g_ema", "g")  # generator state dicts of a checkpoint, the default first
@@ -103,9 +103,12 @@ def load(path: Path, obj: Mapping, network: str | None = None, resolution: int |
         LoadError: an unknown network, a layout that does not fit, or inconsistent arguments.
     """
     networks = tuple(k for k in NETWORKS if _is_generator(obj.get(k)))
-    name = network if network is not None else networks[0]
-    if name not in networks:
-        raise LoadError(f"{path}: no generator network {name!r} in the file (it has: {', '.join(networks)})")
+    if network is None:  # the first the file has: a damaged g_ema is reported, not passed over for g
+        name = next(k for k in NETWORKS if k in obj)
+    elif network in networks:
+        name = network
+    else:
+        raise LoadError(f"{path}: no generator network {network!r} in the file (it has: {', '.join(networks)})")
     sd = TensorTable.from_state_dict(path, name, obj[name], LAYOUT)
     args = _args(obj)
     if args.get("arch", "stylegan2") != "stylegan2":
@@ -114,23 +117,27 @@ def load(path: Path, obj: Mapping, network: str | None = None, resolution: int |
 
     # Shapes: mapping depth and width, blocks and their widths.
     n_mlp = sd.count(r"style\.\d+\.weight")
-    w_dim = sd["style.1.weight"].shape[0]
-    z_dim = sd["style.1.weight"].shape[1]
     num_convs = sd.count(r"convs\.\d+\.conv\.weight")
     if num_convs % 2:
         raise LoadError(f"{path}: {name} has an odd number of convolutions ({num_convs})")
     img_resolution = 2 ** (2 + num_convs // 2)
     resolutions = [2**i for i in range(2, 3 + num_convs // 2)]
-    channels = {4: sd["input.input"].shape[1]}
-    for j, res in enumerate(resolutions[1:]):
-        channels[res] = sd[f"convs.{2 * j + 1}.conv.weight"].shape[1]
-    img_channels = sd["to_rgb1.conv.weight"].shape[1]
+    taps = [1, 3, 3, 1]
+    with converting(sd):
+        w_dim = sd["style.1.weight"].shape[0]
+        z_dim = sd["style.1.weight"].shape[1]
+        channels = {4: sd["input.input"].shape[1]}
+        for j, res in enumerate(resolutions[1:]):
+            channels[res] = sd[f"convs.{2 * j + 1}.conv.weight"].shape[1]
+        img_channels = sd["to_rgb1.conv.weight"].shape[1]
+        if "convs.0.conv.blur.kernel" in sd:  # our filter buffers are replaced by the file's; the length matters
+            taps = sd["convs.0.conv.blur.kernel"].sum(dim=1).tolist()
     found = {"size": img_resolution, "latent": w_dim, "n_mlp": n_mlp}
     for key, value in found.items():
-        if key in args and int(args[key]) != value:
-            raise LoadError(f"{path}: the training arguments say {key}={args[key]}, the weights {value}")
-    if "channel_multiplier" in args:
-        cm = int(args["channel_multiplier"])
+        if key in args and (not isinstance(args[key], int) or args[key] != value):
+            raise LoadError(f"{path}: the training arguments say {key}={args[key]!r}, the weights {value}")
+    cm = args.get("channel_multiplier")
+    if isinstance(cm, int):  # only for a note
         table = {res: 512 if res <= 32 else 256 * cm * 64 // res for res in resolutions}  # rosinality's own
         if table != channels:
             notes.append(f"channel widths differ from rosinality's table for channel_multiplier={cm}: "
@@ -138,9 +145,6 @@ def load(path: Path, obj: Mapping, network: str | None = None, resolution: int |
     if resolution is not None and int(resolution) != img_resolution:
         raise LoadError(f"{path}: the file holds a {img_resolution}x{img_resolution} generator, "
                         f"not {resolution}x{resolution}")
-    taps = [1, 3, 3, 1]
-    if "convs.0.conv.blur.kernel" in sd:  # our filter buffers are replaced by the file's; the length matters
-        taps = sd.tensors["convs.0.conv.blur.kernel"].sum(dim=1).tolist()
 
     config = dict(
         z_dim=int(z_dim), c_dim=0, w_dim=int(w_dim), img_resolution=int(img_resolution),
@@ -156,26 +160,27 @@ def load(path: Path, obj: Mapping, network: str | None = None, resolution: int |
 
     # Tensors -> our state dict.
     state = {}
-    for i in range(n_mlp):
-        state[f"mapping.fc{i}.weight"] = sd[f"style.{i + 1}.weight"]
-        state[f"mapping.fc{i}.bias"] = sd[f"style.{i + 1}.bias"]
-    state["synthesis.b4.const"] = sd["input.input"][0]
-    _styled_conv(state, "synthesis.b4.conv1", sd, "conv1")
-    _to_rgb(state, "synthesis.b4", sd, "to_rgb1")
-    for j, res in enumerate(resolutions[1:]):
-        _styled_conv(state, f"synthesis.b{res}.conv0", sd, f"convs.{2 * j}")
-        _styled_conv(state, f"synthesis.b{res}.conv1", sd, f"convs.{2 * j + 1}")
-        _to_rgb(state, f"synthesis.b{res}", sd, f"to_rgbs.{j}")
-    noise_layers = [f"synthesis.{layer}" for layer, _res in generator.synthesis.noise_layers]
-    if sd.count(r"noises\.noise_\d+") == 0:
-        gen = torch.Generator().manual_seed(0)
-        for layer, res in generator.synthesis.noise_layers:
-            state[f"synthesis.{layer}.noise_const"] = torch.randn([res, res], generator=gen)
-        notes.append("the file stores no constant noise: 'const' noise was drawn from seed 0")
-    else:
-        for i, layer in enumerate(noise_layers):
-            noise = sd[f"noises.noise_{i}"]
-            state[f"{layer}.noise_const"] = noise.reshape(noise.shape[-2:])
+    with converting(sd):
+        for i in range(n_mlp):
+            state[f"mapping.fc{i}.weight"] = sd[f"style.{i + 1}.weight"]
+            state[f"mapping.fc{i}.bias"] = sd[f"style.{i + 1}.bias"]
+        state["synthesis.b4.const"] = sd["input.input"][0]
+        _styled_conv(state, "synthesis.b4.conv1", sd, "conv1")
+        _to_rgb(state, "synthesis.b4", sd, "to_rgb1")
+        for j, res in enumerate(resolutions[1:]):
+            _styled_conv(state, f"synthesis.b{res}.conv0", sd, f"convs.{2 * j}")
+            _styled_conv(state, f"synthesis.b{res}.conv1", sd, f"convs.{2 * j + 1}")
+            _to_rgb(state, f"synthesis.b{res}", sd, f"to_rgbs.{j}")
+        noise_layers = [f"synthesis.{layer}" for layer, _res in generator.synthesis.noise_layers]
+        if sd.count(r"noises\.noise_\d+") == 0:
+            gen = torch.Generator().manual_seed(0)
+            for layer, res in generator.synthesis.noise_layers:
+                state[f"synthesis.{layer}.noise_const"] = torch.randn([res, res], generator=gen)
+            notes.append("the file stores no constant noise: 'const' noise was drawn from seed 0")
+        else:
+            for i, layer in enumerate(noise_layers):
+                noise = sd[f"noises.noise_{i}"]
+                state[f"{layer}.noise_const"] = noise.reshape(noise.shape[-2:])
     sd.check_all_used()
 
     w_avg_estimated = False

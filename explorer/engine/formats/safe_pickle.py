@@ -20,7 +20,7 @@ import torch
 from numpy._core import multiarray
 
 from ..errors import LoadError
-from .checkpoint import read_file
+from .checkpoint import ByteReader, read_file
 
 
 class RecordDict(dict):
@@ -92,7 +92,20 @@ for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):  # numpy 1.x an
     DATA_GLOBALS[f"{_mod}.scalar"] = multiarray.scalar
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+class _Opcodes(dict):
+    """The unpickler's opcode table; a byte that is no opcode is reported as the C unpickler words it."""
+
+    def __missing__(self, key: int):
+        raise pickle.UnpicklingError(f"invalid load key, {bytes([key])!r}")
+
+
+# The pure-Python unpickler: the C one sizes its memo table by the largest index a stream names, so a damaged
+# LONG_BINPUT makes it allocate (and zero) gigabytes; this one keeps the memo in a dict, and is as fast here, where
+# the time goes into the tensors. BYTEARRAY8 is left out: it allocates the length it names before reading, and no
+# checkpoint holds one.
+class _RestrictedUnpickler(pickle._Unpickler):
+    dispatch = _Opcodes((k, v) for k, v in pickle._Unpickler.dispatch.items() if k != pickle.BYTEARRAY8[0])
+
     def __init__(self, file, allowed: Mapping[str, Callable], prefixes: Mapping[str, Callable]):
         super().__init__(file)
         self._allowed = allowed
@@ -140,16 +153,17 @@ def restricted_load(
     path = Path(path)
     data = read_file(path, data)
     table = {**DATA_GLOBALS, **(allowed or {})}
+    reader = ByteReader(data)
     try:
-        return _RestrictedUnpickler(io.BytesIO(data), table, prefixes or {}).load()
+        return _RestrictedUnpickler(reader, table, prefixes or {}).load()
     except _Refused as e:
         raise LoadError(
             f"{path}: refused to load: the file references {e}, which is not allowed in {what}; "
             "it may be corrupt or malicious, and nothing in it was run"
         ) from None
-    except EOFError:
-        raise LoadError(f"{path}: the file is truncated (it ends in the middle of {what})") from None
     except LoadError as e:
         raise LoadError(f"{path}: {e}") from None
     except Exception as e:  # noqa: BLE001 - any malformed stream ends here with a readable message
-        raise LoadError(f"{path}: not a readable {what} ({type(e).__name__}: {e})") from None
+        if reader.ran_out:
+            raise LoadError(f"{path}: the file is truncated (it ends in the middle of {what})") from None
+        raise LoadError(f"{path}: not readable as {what} ({type(e).__name__}: {e})") from None

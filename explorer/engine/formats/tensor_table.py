@@ -2,13 +2,17 @@
 
 The converting loaders read every entry they understand through `table[name]`, mark what they skip
 on purpose with `ignore`, and end with `check_all_used`: an entry nobody read means a layout this
-program does not know, and is refused rather than silently dropped.
+program does not know, and is refused rather than silently dropped. They read widths from the entries'
+shapes and index, transpose and reshape them inside `converting`, so that an entry of an unexpected rank
+or size is refused by name.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +21,8 @@ import torch
 
 from ..errors import LoadError
 from .tf_pickle import TFNetwork
+
+_reads = itertools.count()  # orders the reads of all tables, so that `converting` can tell which entry came last
 
 
 def numpy_tensor(a: np.ndarray) -> torch.Tensor:
@@ -35,6 +41,11 @@ class TensorTable:
         self.path, self.network, self.tensors = path, network, tensors
         self.layout, self.noun = layout, noun
         self.used: set[str] = set()
+        self.last: tuple[int, str] | None = None  # (read number, name) of the entry read last
+        empty = next((k for k, v in tensors.items() if 0 in v.shape), None)  # widths are read from the shapes
+        if empty is not None:
+            raise LoadError(f"{path}: {network}'s {noun} {empty!r} has shape {list(tensors[empty].shape)}, "
+                            f"with no elements")
 
     @classmethod
     def from_tf(cls, path: Path, net: TFNetwork, layout: str) -> TensorTable:
@@ -44,6 +55,8 @@ class TensorTable:
     @classmethod
     def from_state_dict(cls, path: Path, network: str, sd: Mapping, layout: str) -> TensorTable:
         """A torch state dict: every value must be a tensor; kept as contiguous float32."""
+        if not isinstance(sd, Mapping):
+            raise LoadError(f"{path}: {network}: a state dict was expected, found a {type(sd).__name__}")
         tensors = {}
         for k, v in sd.items():
             if not isinstance(v, torch.Tensor):
@@ -59,6 +72,7 @@ class TensorTable:
             raise LoadError(f"{self.path}: {self.network} has no {self.noun} {name!r}; not a {self.layout} layout "
                             f"this program knows")
         self.used.add(name)
+        self.last = (next(_reads), name)
         return self.tensors[name]
 
     def ignore(self, pattern: str) -> None:
@@ -74,3 +88,20 @@ class TensorTable:
         if left:
             raise LoadError(f"{self.path}: {self.network} has {self.noun}s this program does not know how to use: "
                             f"{', '.join(left[:6])}{' ...' if len(left) > 6 else ''}")
+
+
+@contextmanager
+def converting(*tables: TensorTable) -> Iterator[None]:
+    """Report what numpy and torch raise on an entry of an unexpected rank or size while the block reads shapes
+    from the tables' entries or converts them, as a LoadError naming the entry read last: the one at fault."""
+    try:
+        yield
+    except (IndexError, ValueError, TypeError, RuntimeError) as e:
+        read = [t for t in tables if t.last is not None]
+        if not read:
+            raise
+        table = max(read, key=lambda t: t.last)
+        name = table.last[1]
+        raise LoadError(f"{table.path}: {table.network}'s {table.noun} {name!r} has shape "
+                        f"{list(table.tensors[name].shape)}, which does not fit a {table.layout} layout "
+                        f"({type(e).__name__}: {e})") from None

@@ -19,6 +19,7 @@ from .nvidia_pickle import plain
 from .safe_pickle import restricted_load
 
 WHAT = "a TensorFlow network pickle"
+STATE_TYPES = {"variables": list, "components": dict, "static_kwargs": dict, "version": int}  # of a network's state
 
 
 class _NetworkStub:
@@ -42,24 +43,41 @@ class TFNetwork:
     version: int = 0
 
 
-def _to_network(stub: Any, where: str) -> TFNetwork:
+def _to_network(stub: Any, where: str, outer: tuple = ()) -> TFNetwork:
+    """`stub` as a TFNetwork; `outer` are the networks it is a component of."""
     state = getattr(stub, "state", None)
     if not isinstance(state, dict):
         raise LoadError(f"{where} is not a network")
+    if any(stub is o for o in outer):
+        raise LoadError(f"{where}: a network that is a component of itself")
+    for key, kind in STATE_TYPES.items():
+        if not isinstance(state.get(key) or kind(), kind):
+            raise LoadError(f"{where}: its {key!r} is a {type(state[key]).__name__}, not a {kind.__name__}")
     variables = {}
     for item in state.get("variables") or []:
         if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[1], (np.ndarray, np.generic))):
             raise LoadError(f"{where}: a malformed variable entry")
         variables[str(item[0])] = np.asarray(item[1])
-    components = {str(k): _to_network(v, f"{where}/{k}") for k, v in (state.get("components") or {}).items()}
+    components = {str(k): _to_network(v, f"{where}/{k}", (*outer, stub))
+                  for k, v in (state.get("components") or {}).items()}
+    try:
+        static_kwargs = plain(state.get("static_kwargs") or {})
+    except ValueError as e:
+        raise LoadError(f"{where}: its static_kwargs are damaged: {e}") from None
+    names = [k for k in static_kwargs if not isinstance(k, str)]
+    if names:
+        raise LoadError(f"{where}: its static_kwargs are damaged: a key {names[0]!r} that is not a name")
     return TFNetwork(
         name=str(state.get("name", "")),
         build_func_name=str(state.get("build_func_name", "")),
-        static_kwargs=plain(state.get("static_kwargs") or {}),
+        static_kwargs=static_kwargs,
         variables=variables,
         components=components,
         version=int(state.get("version", 0)),
     )
+
+
+ALLOWED = {"tfutil.Network": _NetworkStub, "dnnlib.tflib.network.Network": _NetworkStub}
 
 
 def read_tf_pickle(path: str | Path, data: bytes | None = None) -> dict[str, TFNetwork]:
@@ -69,8 +87,7 @@ def read_tf_pickle(path: str | Path, data: bytes | None = None) -> dict[str, TFN
     Raises:
         LoadError: not such a pickle, or it names anything outside the allow-list.
     """
-    allowed = {"tfutil.Network": _NetworkStub, "dnnlib.tflib.network.Network": _NetworkStub}
-    obj = restricted_load(path, WHAT, allowed=allowed, data=data)
+    obj = restricted_load(path, WHAT, allowed=ALLOWED, data=data)
     if isinstance(obj, _NetworkStub):
         return {"Gs": _to_network(obj, f"{path}: Gs")}
     if isinstance(obj, tuple) and len(obj) == 3 and all(isinstance(o, _NetworkStub) for o in obj):

@@ -26,10 +26,11 @@ import torch
 from ..errors import LoadError
 from ..networks.progan import Generator
 from .checkpoint import Checkpoint
-from .tensor_table import numpy_tensor
+from .tensor_table import TensorTable, converting, numpy_tensor
 from .tf_pickle import TFNetwork
 
 SOURCE = "tkarras-progan-tf"
+LAYOUT = "ProGAN G_paper"  # what error messages say was expected
 
 
 def _conv(w: np.ndarray) -> torch.Tensor:
@@ -42,7 +43,7 @@ def _conv_up(w: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(w.transpose(2, 3, 0, 1)))
 
 
-def convert_state(v: dict[str, np.ndarray], block_resolutions: list[int], fused: bool) -> dict[str, torch.Tensor]:
+def convert_state(v: TensorTable, block_resolutions: list[int], fused: bool) -> dict[str, torch.Tensor]:
     """The TF variables as our module's state dict (see the table in the module docstring)."""
     final = block_resolutions[-1]
     state: dict[str, torch.Tensor] = {}
@@ -69,12 +70,12 @@ def convert_state(v: dict[str, np.ndarray], block_resolutions: list[int], fused:
 
 def build(path: Path, net: TFNetwork, resolution: int | None) -> Checkpoint:
     """Rebuild a `G_paper` network: widths from the variables' shapes, switches from its kwargs."""
-    kw, v = net.static_kwargs, net.variables
+    kw, v = net.static_kwargs, TensorTable.from_tf(path, net, LAYOUT)
     if "4x4/Dense/weight" not in v:
         raise LoadError(f"{path}: network {net.name!r} has no 4x4/Dense layer; not a ProGAN G_paper generator")
 
     # Resolution: from the kwargs, else from the number of ToRGB layers (one per block).
-    num_torgb = len({name.split("/")[0] for name in v if name.startswith("ToRGB_lod")})
+    num_torgb = len({name.split("/")[0] for name in v.tensors if name.startswith("ToRGB_lod")})
     file_res = int(kw.get("resolution") or 2 ** (num_torgb + 1))
     if resolution is not None and int(resolution) != file_res:
         raise LoadError(f"{path}: the network is {file_res}x{file_res}, not {resolution}x{resolution}")
@@ -84,17 +85,19 @@ def build(path: Path, net: TFNetwork, resolution: int | None) -> Checkpoint:
     if missing or 2**log2 != file_res:
         raise LoadError(f"{path}: network {net.name!r} lacks the layers of a {file_res}x{file_res} ProGAN")
 
-    fused = any("/Conv0_up/" in name for name in v)
+    fused = any("/Conv0_up/" in name for name in v.tensors)
     label_size = int(kw.get("label_size", 0))
-    in_features = v["4x4/Dense/weight"].shape[0]
-    channels = [v["4x4/Dense/bias"].shape[0]] + [v[f"{r}x{r}/Conv1/bias"].shape[0] for r in block_resolutions[1:]]
-    lod = float(np.asarray(v.get("lod", 0.0)))
+    with converting(v):
+        in_features = v["4x4/Dense/weight"].shape[0]
+        channels = [v["4x4/Dense/bias"].shape[0]] + [v[f"{r}x{r}/Conv1/bias"].shape[0] for r in block_resolutions[1:]]
+        lod = float(np.asarray(v["lod"])) if "lod" in v else 0.0
+        img_channels = v["ToRGB_lod0/bias"].shape[0] if "ToRGB_lod0/bias" in v else kw.get("num_channels", 3)
     config = dict(
         z_dim=in_features - label_size,
         c_dim=label_size,
         img_resolution=file_res,
         channels=[int(c) for c in channels],
-        img_channels=int(v["ToRGB_lod0/bias"].shape[0]) if "ToRGB_lod0/bias" in v else int(kw.get("num_channels", 3)),
+        img_channels=int(img_channels),
         normalize_latent=bool(kw.get("normalize_latents", True)),
         pixel_norm=bool(kw.get("use_pixelnorm", True)),
         dense_pixel_norm=True,
@@ -113,11 +116,9 @@ def build(path: Path, net: TFNetwork, resolution: int | None) -> Checkpoint:
                      "as the file's own network does")
 
     try:
-        state = convert_state(v, block_resolutions, fused)
-        unused = set(v) - {"lod"} - _used_names(block_resolutions, fused)
-        if unused:
-            raise LoadError(f"{path}: network {net.name!r} has variables a ProGAN G_paper does not: "
-                            f"{', '.join(sorted(unused)[:6])}")
+        with converting(v):
+            state = convert_state(v, block_resolutions, fused)
+        v.check_all_used()
         generator = Generator(**config)
         state["mapping.w_avg"] = generator.mapping.w_avg
         generator.load_state_dict(state, strict=True)
@@ -128,12 +129,3 @@ def build(path: Path, net: TFNetwork, resolution: int | None) -> Checkpoint:
     return Checkpoint(generator=generator, family="progan", source=SOURCE, format="", config=config,
                       network=net.name, networks=(net.name,), notes=notes)
 
-
-def _used_names(block_resolutions: list[int], fused: bool) -> set[str]:
-    final = int(math.log2(block_resolutions[-1]))
-    names = set()
-    for res in block_resolutions:
-        layers = ["Dense", "Conv"] if res == 4 else ["Conv0_up" if fused else "Conv0", "Conv1"]
-        scopes = [f"{res}x{res}/{layer}" for layer in layers] + [f"ToRGB_lod{final - int(math.log2(res))}"]
-        names |= {f"{s}/{p}" for s in scopes for p in ("weight", "bias")}
-    return names

@@ -25,7 +25,7 @@ import torch
 from ..errors import LoadError
 from ..networks import stylegan1
 from .checkpoint import Checkpoint, load_state
-from .tensor_table import TensorTable, numpy_tensor
+from .tensor_table import TensorTable, converting, numpy_tensor
 from .tf_pickle import TFNetwork
 
 SOURCE = "nvlabs-stylegan-tf"
@@ -143,20 +143,21 @@ def build(path: Path, net: TFNetwork, resolution: int | None = None) -> Checkpoi
     num_mapping = mv.count(r"Dense\d+/weight")
     if num_mapping == 0:
         raise LoadError(f"{path}: the mapping network has no dense layers")
-    z_dim, layer_features = mv["Dense0/weight"].shape
-    w_dim = mv[f"Dense{num_mapping - 1}/weight"].shape[1]
+    with converting(sv, mv):
+        z_dim, layer_features = mv["Dense0/weight"].shape
+        w_dim = mv[f"Dense{num_mapping - 1}/weight"].shape[1]
 
-    # Synthesis: blocks, widths, resolution.
-    res_seen = [int(m.group(1)) for k in sv.tensors if (m := re.fullmatch(r"(\d+)x\1/Conv1?/weight", k))]
-    if 4 not in res_seen:
-        raise LoadError(f"{path}: the synthesis network has no 4x4 block")
-    img_resolution = max(res_seen)
-    if resolution is not None and int(resolution) != img_resolution:
-        raise LoadError(f"{path}: the file holds a {img_resolution}x{img_resolution} generator, "
-                        f"not {resolution}x{resolution}")
-    resolutions = [2**i for i in range(2, int(math.log2(img_resolution)) + 1)]
-    channels = [int(sv[f"{r}x{r}/{'Conv' if r == 4 else 'Conv1'}/weight"].shape[3]) for r in resolutions]
-    img_channels = int(sv["ToRGB_lod0/weight"].shape[3])
+        # Synthesis: blocks, widths, resolution.
+        res_seen = [int(m.group(1)) for k in sv.tensors if (m := re.fullmatch(r"(\d+)x\1/Conv1?/weight", k))]
+        if 4 not in res_seen:
+            raise LoadError(f"{path}: the synthesis network has no 4x4 block")
+        img_resolution = max(res_seen)
+        if resolution is not None and int(resolution) != img_resolution:
+            raise LoadError(f"{path}: the file holds a {img_resolution}x{img_resolution} generator, "
+                            f"not {resolution}x{resolution}")
+        resolutions = [2**i for i in range(2, int(math.log2(img_resolution)) + 1)]
+        channels = [int(sv[f"{r}x{r}/{'Conv' if r == 4 else 'Conv1'}/weight"].shape[3]) for r in resolutions]
+        img_channels = int(sv["ToRGB_lod0/weight"].shape[3])
     use_noise = bool(kw.get("use_noise", True))
     blur = kw.get("blur_filter", [1, 2, 1])
     if blur is not None and np.asarray(blur).ndim != 1:
@@ -192,7 +193,8 @@ def build(path: Path, net: TFNetwork, resolution: int | None = None) -> Checkpoi
     except (TypeError, ValueError) as e:
         raise LoadError(f"{path}: the TF StyleGAN network does not fit our generator ({e})") from None
 
-    state = _state_dict(sv, mv, gv, num_mapping, resolutions, use_noise)
+    with converting(sv, mv, gv):
+        state = _state_dict(sv, mv, gv, num_mapping, resolutions, use_noise)
     sv.ignore(r"ToRGB_lod[1-9]\d*/(weight|bias)")  # lower-resolution outputs of progressive growing
     lod = float(sv["lod"]) if "lod" in sv else 0.0
     gv.ignore("lod")

@@ -27,7 +27,7 @@ from ..errors import LoadError
 from ..networks import stylegan2
 from ..ops import ACTIVATIONS
 from .checkpoint import Checkpoint, load_state
-from .tensor_table import TensorTable, numpy_tensor
+from .tensor_table import TensorTable, converting, numpy_tensor
 from .tf_pickle import TFNetwork
 
 SOURCE = "nvlabs-stylegan2-tf"
@@ -108,24 +108,25 @@ def build(path: Path, net: TFNetwork, resolution: int | None = None) -> Checkpoi
         raise LoadError(f"{path}: conditional TF StyleGAN2 models (label_size > 0) are not supported")
     if not map_kw.get("normalize_latents", True):
         raise LoadError(f"{path}: a mapping network without latent normalisation is not supported")
-    num_mapping = mv.count(r"Dense\d+/weight")
-    if num_mapping == 0:
-        raise LoadError(f"{path}: the mapping network has no dense layers")
-    z_dim = mv["Dense0/weight"].shape[0]
-    layer_features = mv["Dense0/weight"].shape[1]
-    w_dim = mv[f"Dense{num_mapping - 1}/weight"].shape[1]
     activations = {str(map_kw.get("mapping_nonlinearity", "lrelu")), str(syn_kw.get("nonlinearity", "lrelu"))}
     if not activations <= set(ACTIVATIONS):
         raise LoadError(f"{path}: unknown nonlinearity in {sorted(activations)}")
+    num_mapping = mv.count(r"Dense\d+/weight")
+    if num_mapping == 0:
+        raise LoadError(f"{path}: the mapping network has no dense layers")
+    with converting(sv, mv):
+        z_dim = mv["Dense0/weight"].shape[0]
+        layer_features = mv["Dense0/weight"].shape[1]
+        w_dim = mv[f"Dense{num_mapping - 1}/weight"].shape[1]
 
-    # Synthesis: blocks and their widths.
-    res_log2 = [int(m.group(1)) for k in sv.tensors if (m := re.fullmatch(r"(\d+)x\1/Conv1?/weight", k))]
-    if not res_log2 or min(res_log2) != 4:
-        raise LoadError(f"{path}: the synthesis network has no 4x4 block")
-    img_resolution = max(res_log2)
-    resolutions = [2**i for i in range(2, int(np.log2(img_resolution)) + 1)]
-    channels = {res: sv[f"{res}x{res}/{'Conv' if res == 4 else 'Conv1'}/weight"].shape[3] for res in resolutions}
-    img_channels = sv[f"{img_resolution}x{img_resolution}/ToRGB/weight"].shape[3]
+        # Synthesis: blocks and their widths.
+        res_log2 = [int(m.group(1)) for k in sv.tensors if (m := re.fullmatch(r"(\d+)x\1/Conv1?/weight", k))]
+        if not res_log2 or min(res_log2) != 4:
+            raise LoadError(f"{path}: the synthesis network has no 4x4 block")
+        img_resolution = max(res_log2)
+        resolutions = [2**i for i in range(2, int(np.log2(img_resolution)) + 1)]
+        channels = {res: sv[f"{res}x{res}/{'Conv' if res == 4 else 'Conv1'}/weight"].shape[3] for res in resolutions}
+        img_channels = sv[f"{img_resolution}x{img_resolution}/ToRGB/weight"].shape[3]
     architecture = str(syn_kw.get("architecture", "skip"))
     if architecture not in ARCHITECTURES:
         raise LoadError(f"{path}: unknown StyleGAN2 architecture {architecture!r}")
@@ -151,29 +152,29 @@ def build(path: Path, net: TFNetwork, resolution: int | None = None) -> Checkpoi
         raise LoadError(f"{path}: the TF StyleGAN2 network does not fit our generator ({e})") from None
 
     # Variables -> our state dict.
-    state = {}
-    for i in range(num_mapping):
-        state[f"mapping.fc{i}.weight"] = numpy_tensor(mv[f"Dense{i}/weight"].T)  # [out, in]
-        state[f"mapping.fc{i}.bias"] = numpy_tensor(mv[f"Dense{i}/bias"])
-    if "dlatent_avg" in net.variables:
-        state["mapping.w_avg"] = numpy_tensor(net.variables["dlatent_avg"])
-    else:
+    if "dlatent_avg" not in net.variables:
         raise LoadError(f"{path}: the G_main network has no dlatent_avg")
-    noise_index = 0
-    for res in resolutions:
-        b, t = f"synthesis.b{res}", f"{res}x{res}"
-        layers = [("conv1", f"{t}/Conv", False)] if res == 4 else [("conv0", f"{t}/Conv0_up", True),
-                                                                    ("conv1", f"{t}/Conv1", False)]
-        if res == 4:
-            state[f"{b}.const"] = numpy_tensor(sv[f"{t}/Const/const"].reshape(sv[f"{t}/Const/const"].shape[-3:]))
-        for name, tf_prefix, flip in layers:
-            _modulated(state, f"{b}.{name}", sv, tf_prefix, flip)
-            _noise(state, f"{b}.{name}", sv, tf_prefix, noise_index)
-            noise_index += 1
-        if architecture == "skip" or res == img_resolution:
-            _modulated(state, f"{b}.torgb", sv, f"{t}/ToRGB")
-        if architecture == "resnet" and res > 4:
-            state[f"{b}.skip.weight"] = _conv_weight(sv[f"{t}/Skip/weight"])
+    state = {"mapping.w_avg": numpy_tensor(net.variables["dlatent_avg"])}
+    with converting(sv, mv):
+        for i in range(num_mapping):
+            state[f"mapping.fc{i}.weight"] = numpy_tensor(mv[f"Dense{i}/weight"].T)  # [out, in]
+            state[f"mapping.fc{i}.bias"] = numpy_tensor(mv[f"Dense{i}/bias"])
+        noise_index = 0
+        for res in resolutions:
+            b, t = f"synthesis.b{res}", f"{res}x{res}"
+            layers = [("conv1", f"{t}/Conv", False)] if res == 4 else [("conv0", f"{t}/Conv0_up", True),
+                                                                        ("conv1", f"{t}/Conv1", False)]
+            if res == 4:
+                const = sv[f"{t}/Const/const"]
+                state[f"{b}.const"] = numpy_tensor(const.reshape(const.shape[-3:]))
+            for name, tf_prefix, flip in layers:
+                _modulated(state, f"{b}.{name}", sv, tf_prefix, flip)
+                _noise(state, f"{b}.{name}", sv, tf_prefix, noise_index)
+                noise_index += 1
+            if architecture == "skip" or res == img_resolution:
+                _modulated(state, f"{b}.torgb", sv, f"{t}/ToRGB")
+            if architecture == "resnet" and res > 4:
+                state[f"{b}.skip.weight"] = _conv_weight(sv[f"{t}/Skip/weight"])
     sv.check_all_used()
     mv.check_all_used()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,10 @@ import torch
 
 from ..errors import LoadError
 from . import akanimax, native, pgan_zoo, rosinality_sg1, rosinality_sg2
-from .checkpoint import Checkpoint
+from .checkpoint import ByteReader, Checkpoint
+
+TORCH_LEGACY_MAGIC = bytes.fromhex("80028a0a6cfc9c46f9206aa85019")  # torch.save's old (non-zip) header
+ZIP_MAGIC = b"PK\x03\x04"
 
 # (matches(obj), load(path, obj, network, resolution)) per format, tried in order.
 READERS: list[tuple[Callable[[Any], bool], Callable[..., Checkpoint]]] = [
@@ -31,17 +35,33 @@ SAFE_GLOBALS: list[type | tuple[type, str]] = [
 ]
 
 
+def _truncated(data: bytes, reader: ByteReader) -> bool:
+    """Whether a failed load met a file cut short: a zip without the directory that ends it, or a legacy file that
+    a read ran past the end of."""
+    if data.startswith(ZIP_MAGIC):
+        return not zipfile.is_zipfile(io.BytesIO(data))
+    return reader.ran_out
+
+
 def torch_load(path: Path, data: bytes, safe_globals: list | None = None) -> Any:
     """`torch.load(weights_only=True)` with its errors turned into a LoadError naming the file."""
+    reader = ByteReader(data)
     try:
         with torch.serialization.safe_globals(safe_globals or []):
-            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()
-        detail = next((line for line in first if "GLOBAL" in line or "Unsupported" in line), first[0] if first else "")
-        raise LoadError(f"{path}: refused to load: the file references something outside the weights-only "
-                        f"allow-list, and nothing in it was run ({detail.strip()})") from None
-    except Exception as e:  # noqa: BLE001 - truncated zips, bad headers, ...: all become one message
+            return torch.load(reader, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - truncated files, bad headers, refused globals: each its own message
+        if _truncated(data, reader):
+            raise LoadError(f"{path}: not a readable torch file: it is truncated (it ends in the middle of its "
+                            f"data)") from None
+        if isinstance(e, pickle.UnpicklingError):  # torch wraps the line that says what was wrong in advice
+            lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+            refused = next((line for line in lines if "GLOBAL" in line), None)
+            if refused is not None:
+                raise LoadError(f"{path}: refused to load: the file references something outside the weights-only "
+                                f"allow-list, and nothing in it was run ({refused})") from None
+            said = str(e).split("WeightsUnpickler error:", 1)[-1].strip().splitlines()
+            raise LoadError(f"{path}: not a readable torch file: its pickled data is damaged "
+                            f"({said[0] if said else ''})") from None
         raise LoadError(f"{path}: not a readable torch file ({type(e).__name__}: {e})") from None
 
 
@@ -50,5 +70,8 @@ def load(path: Path, data: bytes, network: str | None = None, resolution: int | 
     for matches, read in READERS:
         if matches(obj):
             return read(path, obj, network, resolution)
-    keys = ", ".join(map(str, list(obj)[:8])) if isinstance(obj, dict) else type(obj).__name__
-    raise LoadError(f"{path}: a torch file, but not a generator checkpoint this program knows (it holds: {keys})")
+    if isinstance(obj, dict):
+        held = ", ".join(f"{k} ({type(v).__name__})" for k, v in list(obj.items())[:8])
+    else:
+        held = type(obj).__name__
+    raise LoadError(f"{path}: a torch file, but not a generator checkpoint this program knows (it holds: {held})")
