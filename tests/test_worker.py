@@ -169,7 +169,7 @@ def test_default_model_path_follows_the_environment(tmp_path, monkeypatch):
 
 def test_trained_models_ship_first_load_and_fit_the_size_limit():
     trained = [m for m in BUNDLED_MODELS if m.path().parent == ASSETS_DIR]
-    assert [m.label for m in trained] == [label for label, name in TRAINED], "a trained model is missing in assets/"
+    assert [m.label for m in trained] == [label for label, *_ in TRAINED], "a trained model is missing in assets/"
     assert BUNDLED_MODELS[: len(trained)] == tuple(trained), "trained models come before the placeholder"
     assert sum(m.path().stat().st_size for m in trained) <= 40 * 2**20
     for entry in trained:
@@ -179,6 +179,8 @@ def test_trained_models_ship_first_load_and_fit_the_size_limit():
         assert any("kimg" in n for n in model.info.notes), "the notes say how long it trained"
         a, b = (render(model, RenderRequest(seeds=[(seed, 1.0)])).image.astype(float) for seed in (0, 1))
         assert a.shape == (64, 64, 3) and a.std() > 10 and np.abs(a - b).mean() > 10  # pictures, and seeds differ
+        start = render(model, RenderRequest.from_dict(entry.start)).image.astype(float)
+        assert start.mean() > a.mean(), "the first picture is chosen to be clearer than seed 0, its darkest face"
 
 
 # -- the worker --------------------------------------------------------------------------------------
