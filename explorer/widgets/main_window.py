@@ -380,7 +380,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Copied the picture", 3000)
 
     def session(self) -> dict:
-        """Everything needed to show this picture again: model file, request and latent position."""
+        """Everything needed to show this picture again: model file, request, latent position, walk, and the
+        model its spectrum is compared with."""
         return {
             "format": SESSION_FORMAT,
             "version": SESSION_VERSION,
@@ -388,6 +389,7 @@ class MainWindow(QMainWindow):
             "latent": list(self.latent.xy),
             "request": dataclasses.asdict(self.request),
             "walk": self.timeline.walk().to_dict() if self.timeline.keyframes else None,
+            "compare_with": self.spectrum.companion.path if self.spectrum.companion is not None else None,
         }
 
     def save_session(self, path: str | Path) -> None:
@@ -409,6 +411,8 @@ class MainWindow(QMainWindow):
             RenderRequest.from_dict(session["request"])
             if session.get("walk") is not None:
                 Walk.from_dict(session["walk"])
+            if not isinstance(session.get("compare_with"), (str, type(None))):
+                raise ValueError("'compare_with' is not a file name")
         except (OSError, ValueError, KeyError, TypeError) as e:
             self.show_error(f"Could not open the session {path}: {e}")
             return
@@ -429,6 +433,15 @@ class MainWindow(QMainWindow):
             self.latent.set_xy(float(x), float(y))
         if session.get("walk") is not None:
             self.timeline.set_walk(Walk.from_dict(session["walk"]))
+        if "compare_with" in session:  # sessions from before it was saved leave the comparison as it is
+            self._apply_companion(session["compare_with"])
+
+    def _apply_companion(self, path: str | None) -> None:
+        companion = self.spectrum.companion
+        if path is None and companion is not None:
+            self.spectrum.clear_companion()
+        elif path is not None and (companion is None or companion.path != path):
+            self.spectrum.open_companion(path)
 
     def _last_session_for(self, model_path: str) -> dict | None:
         try:
