@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from ..errors import LoadError
-from .safe_pickle import ObjectRecord, RecordDict, restricted_load
+from .safe_pickle import ObjectRecord, RecordDict, mistyped, restricted_load
 
 WHAT = "an NVIDIA network pickle"
 # The entries of a pickled module's state that the readers take apart, and what each must be.
@@ -99,10 +99,9 @@ def _reconstruct_persistent_obj(meta: Any) -> ModuleRecord:
     if not isinstance(meta, Mapping) or meta.get("type") != "class" or not isinstance(meta.get("state"), dict):
         raise TypeError("a persistent object record is malformed")
     class_name, state = str(meta.get("class_name")), meta["state"]
-    for key, kind in STATE_TYPES.items():  # checked here, where the record is made
-        if not isinstance(state.get(key) or kind(), kind):
-            raise TypeError(f"the {key} of a pickled {class_name} is a {type(state[key]).__name__}, not a "
-                            f"{kind.__name__}")
+    if wrong := mistyped(state, STATE_TYPES):  # checked here, where the record is made
+        key, value, kind = wrong
+        raise TypeError(f"the {key} of a pickled {class_name} is a {type(value).__name__}, not a {kind.__name__}")
     try:
         plain(state.get("_init_kwargs"))
     except ValueError as e:

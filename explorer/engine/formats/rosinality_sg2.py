@@ -32,11 +32,12 @@ import torch
 
 from ..errors import LoadError
 from ..networks import stylegan2
-from .checkpoint import W_AVG_SAMPLES, W_AVG_SEED, Checkpoint, estimate_w_avg, load_state
+from .checkpoint import W_AVG_SAMPLES, W_AVG_SEED, Checkpoint, estimate_w_avg, load_state, pick_generator
 from .tensor_table import TensorTable, converting
 
 SOURCE = "rosinality-stylegan2-pytorch"
 NETWORKS = ("g_ema", "g")  # generator state dicts of a checkpoint, the default first
+OTHER_NETWORKS = ("d",)     # train.py's discriminator
 SAFE_GLOBALS = [argparse.Namespace]  # train.py's `args`: a plain attribute bag
 LR_MAPPING = 0.01  # rosinality's `lr_mlp`, not recorded in the files; its scripts never change it
 LAYOUT = "StyleGAN2"  # what error messages say was expected
@@ -103,12 +104,7 @@ def load(path: Path, obj: Mapping, network: str | None = None, resolution: int |
         LoadError: an unknown network, a layout that does not fit, or inconsistent arguments.
     """
     networks = tuple(k for k in NETWORKS if _is_generator(obj.get(k)))
-    if network is None:  # the first the file has: a damaged g_ema is reported, not passed over for g
-        name = next(k for k in NETWORKS if k in obj)
-    elif network in networks:
-        name = network
-    else:
-        raise LoadError(f"{path}: no generator network {network!r} in the file (it has: {', '.join(networks)})")
+    name = pick_generator(path, obj, network, NETWORKS, OTHER_NETWORKS)
     sd = TensorTable.from_state_dict(path, name, obj[name], LAYOUT)
     args = _args(obj)
     if args.get("arch", "stylegan2") != "stylegan2":

@@ -92,6 +92,16 @@ for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):  # numpy 1.x an
     DATA_GLOBALS[f"{_mod}.scalar"] = multiarray.scalar
 
 
+def mistyped(state: Mapping, types: Mapping[str, type]) -> tuple[str, Any, type] | None:
+    """The first entry of a pickled object's state that is set to something other than its type in `types`, as
+    (key, value, type); None when all fit. Empty values pass: the readers take them for none."""
+    for key, kind in types.items():
+        value = state.get(key)
+        if value and not isinstance(value, kind):
+            return key, value, kind
+    return None
+
+
 class _Opcodes(dict):
     """The unpickler's opcode table; a byte that is no opcode is reported as the C unpickler words it."""
 

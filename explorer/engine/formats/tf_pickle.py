@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import LoadError
 from .nvidia_pickle import plain
-from .safe_pickle import restricted_load
+from .safe_pickle import mistyped, restricted_load
 
 WHAT = "a TensorFlow network pickle"
 STATE_TYPES = {"variables": list, "components": dict, "static_kwargs": dict, "version": int}  # of a network's state
@@ -50,9 +50,9 @@ def _to_network(stub: Any, where: str, outer: tuple = ()) -> TFNetwork:
         raise LoadError(f"{where} is not a network")
     if any(stub is o for o in outer):
         raise LoadError(f"{where}: a network that is a component of itself")
-    for key, kind in STATE_TYPES.items():
-        if not isinstance(state.get(key) or kind(), kind):
-            raise LoadError(f"{where}: its {key!r} is a {type(state[key]).__name__}, not a {kind.__name__}")
+    if wrong := mistyped(state, STATE_TYPES):
+        key, value, kind = wrong
+        raise LoadError(f"{where}: its {key!r} is a {type(value).__name__}, not a {kind.__name__}")
     variables = {}
     for item in state.get("variables") or []:
         if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[1], (np.ndarray, np.generic))):
