@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from explorer.engine import load_model
+from explorer.training import loop, teacher
 from explorer.training import swd as swd_mod
-from explorer.training import teacher
 from explorer.training.loop import CHECKPOINT
 
 # The shipped teacher state dict, as `gan_face_generate/weights.tar` of gan-face-generate 1.1.1 holds it.
@@ -97,11 +97,11 @@ TINY = {
 }
 
 
-def _train(family: str, out, kimg: float, resume: bool = False):
+def _train(family: str, out, kimg: float, resume: bool = False, more: tuple[str, ...] = ()):
     module, extra = TINY[family]
     module = __import__(f"explorer.training.{module}", fromlist=["main"])
     args = ["--out", str(out), "--kimg", str(kimg), "--batch", "4", "--resolution", "16", "--log-seconds", "1e9",
-            *extra]
+            *extra, *more]
     threads = torch.get_num_threads()
     try:
         return module.main([*args, "--resume"] if resume else args)
@@ -139,6 +139,26 @@ def test_trainer_steps_resume_and_export(family, tmp_path, random_teacher):
     img = model.synthesize(model.map(z))
     assert img.shape == (2, 3, 16, 16) and torch.isfinite(img).all()
     assert torch.allclose(img, trainer.sample(z), atol=1e-5)
+
+
+def test_snapshots_keep_an_export_each_time_the_interval_passes(tmp_path, random_teacher, monkeypatch):
+    written = []
+    export = loop.export
+
+    def recording_export(trainer, path, images_seen, seconds):
+        written.append((path.name, images_seen))
+        export(trainer, path, images_seen, seconds)
+
+    monkeypatch.setattr(loop, "export", recording_export)
+    every_step = ("--ckpt-minutes", "0", "--snapshot-kimg", "0.008")  # a checkpoint after each step of 4 images
+    _train("stylegan2", tmp_path, 0.012, more=every_step)
+    _train("stylegan2", tmp_path, 0.020, resume=True, more=every_step)
+    snapshots = [(name, n) for name, n in written if name != "G_ema.pt"]
+    assert snapshots == [("G_ema-000000.pt", 8), ("G_ema-000000.pt", 16)]  # not again at 12 or 20, nor on resuming
+    assert sum(name == "G_ema.pt" for name, _ in written) == (3 + 1) + (2 + 1)  # each step and each run's end
+    a, b = (torch.load(tmp_path / name, weights_only=True) for name in ("G_ema-000000.pt", "G_ema.pt"))
+    assert a["config"] == b["config"] and a["state_dict"].keys() == b["state_dict"].keys()
+    assert not all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])  # 16 vs 20 images
 
 
 def test_progan_schedule_and_what_g_renders_meanwhile(tmp_path, random_teacher):

@@ -40,6 +40,8 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resolution", type=int, default=64, help="image size (a divisor of 64; tests use 16)")
     p.add_argument("--ckpt-minutes", type=float, default=10, help="checkpoint, sample grid and export interval")
     p.add_argument("--log-seconds", type=float, default=60)
+    p.add_argument("--snapshot-kimg", type=float, default=50,
+                   help="also keep the export as G_ema-<kimg>.pt each time this many kimg passed (0: never)")
 
 
 def add_model_args(p: argparse.ArgumentParser, lr: float, ema_kimg: float = 5.0) -> None:
@@ -61,7 +63,7 @@ def channel_table(resolution: int, channel_base: int, channel_max: int) -> dict[
     return table
 
 
-RUN_ONLY_ARGS = ("out", "kimg", "resume", "threads", "ckpt_minutes", "log_seconds")
+RUN_ONLY_ARGS = ("out", "kimg", "resume", "threads", "ckpt_minutes", "log_seconds", "snapshot_kimg")
 
 
 def resumed_args(args: argparse.Namespace) -> argparse.Namespace:
@@ -177,7 +179,9 @@ def load_checkpoint(out: Path, trainer, progress: Progress, stream: FaceStream) 
 def run(trainer, args: argparse.Namespace, stream: FaceStream | None = None) -> Progress:
     """Train until `args.kimg` thousand images were seen, checkpointing every `args.ckpt_minutes`
     (and at the end): `checkpoint.pt`, `samples.png` (latest) + `samples-<kimg>.png`, `G_ema.pt`
-    (native format) and a line per log interval in `log.jsonl`."""
+    (native format) and a line per log interval in `log.jsonl`. The first checkpoint after each
+    `args.snapshot_kimg` also keeps its export as `G_ema-<kimg>.pt`: a GAN's quality does not only
+    rise with training, so the best one is picked by its SWD afterwards."""
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     stream = stream or FaceStream(args.batch, seed=args.seed, resolution=args.resolution)
@@ -187,14 +191,21 @@ def run(trainer, args: argparse.Namespace, stream: FaceStream | None = None) -> 
         load_checkpoint(out, trainer, progress, stream)
         print(f"resumed at {progress.images_seen / 1000:.1f} kimg, step {progress.step}", flush=True)
     z_fixed = sample_latents(trainer.g_ema.z_dim)
+    snapshot_images = int(args.snapshot_kimg * 1000)
+    snapshots_passed = progress.images_seen // snapshot_images if snapshot_images > 0 else 0
 
     def checkpoint() -> None:
+        nonlocal snapshots_passed
         save_checkpoint(out, trainer, progress, stream, run_args)
         with torch.no_grad():
             img = trainer.sample(z_fixed)
+        kimg = progress.images_seen // 1000
         save_grid(img, out / "samples.png")
-        save_grid(img, out / f"samples-{progress.images_seen // 1000:06d}.png")
+        save_grid(img, out / f"samples-{kimg:06d}.png")
         export(trainer, out / "G_ema.pt", progress.images_seen, progress.seconds)
+        if snapshot_images > 0 and progress.images_seen // snapshot_images > snapshots_passed:
+            snapshots_passed = progress.images_seen // snapshot_images
+            export(trainer, out / f"G_ema-{kimg:06d}.pt", progress.images_seen, progress.seconds)
 
     target = int(args.kimg * 1000)
     last_log = last_ckpt = time.time()
