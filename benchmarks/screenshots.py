@@ -22,9 +22,12 @@ from PySide6.QtWidgets import QApplication
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "fixtures"
 
-# name -> (checkpoint relative to the fixtures, or None for the default model; control settings to show)
+# name -> (checkpoint relative to the fixtures, or None for the default model; control settings to show,
+# "bundled": i opening the i-th entry of File → Bundled models)
 CASES: dict[str, tuple[str | None, dict]] = {
     "default-model": (None, {}),
+    "bundled-stylegan1": (None, {"bundled": 1}),
+    "bundled-progan": (None, {"bundled": 2}),
     "progan": ("tf/progan_32/model.pkl", {}),
     "stylegan1": ("tf/stylegan1_32/model.pkl", {"psi": 70}),
     "stylegan2": ("nvidia/stylegan2-ada-32/model.pkl", {"mix": "coarse"}),
@@ -82,6 +85,10 @@ def main(out_dir: Path) -> int:
 
 
 def _apply(window, state: dict) -> None:
+    if "bundled" in state:  # as File → Bundled models does, with the entry's first picture
+        entry = window.bundled[state["bundled"]]
+        window.open_bundled(entry)
+        _wait(QApplication.instance(), lambda: window.info.path == str(entry.path()))
     if "psi" in state:
         window.truncation.psi.setValue(state["psi"])
     if "mix" in state:

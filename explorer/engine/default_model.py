@@ -30,11 +30,14 @@ CONFIG = {
 }
 SEED = 0
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
-# (menu label, file in ASSETS_DIR, first picture): the first model present is the default one. The
-# first picture is a request (as JSON) that shows a clear face: seed 0 of the StyleGAN2 model is its
-# darkest, and ψ 0.7 trades a little variety for cleaner faces, as the GANs' papers show them.
+# (menu label, file in ASSETS_DIR, first picture): the first model present is the default one, and the
+# label starts with the family's name. The first picture is a request (as JSON) picked by eye to show a
+# clear face (seed 0 of the StyleGAN2 model is its darkest); ψ 0.7 trades a little variety for cleaner
+# faces, as the StyleGAN papers show them (ProGAN's paper does not truncate, so its picture is at ψ 1).
 TRAINED = (
     ("StyleGAN2 faces, 64 px (trained)", "stylegan2-faces-64.pt", {"seeds": [[8, 1.0]], "truncation_psi": 0.7}),
+    ("StyleGAN1 faces, 64 px (trained)", "stylegan1-faces-64.pt", {"seeds": [[8, 1.0]], "truncation_psi": 0.7}),
+    ("ProGAN faces, 64 px (trained)", "progan-faces-64.pt", {"seeds": [[2, 1.0]]}),
 )
 
 
