@@ -42,6 +42,13 @@ def parse_grid(text: str) -> tuple[int, int]:
     return int(rows), int(cols)
 
 
+def parse_count(text: str) -> int:
+    """'8' -> 8: a whole number above 0."""
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"not a count: {text!r} (use a whole number above 0)")
+    return int(text)
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """'256' -> (256, 256); '320x240' -> (320, 240): width x height."""
     width, sep, height = text.lower().partition("x")
@@ -92,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="e.g. 0-7 or 1,5,9 (default: the --request file's picture, else 0)")
     _request_args(render)
     render.add_argument("--out", type=Path, required=True, help="output folder")
+    render.add_argument("--sheet", type=Path, help="also tile the pictures in seed order into this PNG")
+    render.add_argument("--sheet-cols", type=parse_count, default=8, help="pictures per row of the sheet (default 8)")
 
     grid = sub.add_parser("grid", help="render a style-mixing grid to one PNG")
     _model_args(grid)
@@ -100,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--layers", default="coarse", help="coarse, middle, fine, all or ws indices, e.g. 0-3,6")
     grid.add_argument("--labels", action="store_true", help="write the seeds above the columns and left of the rows")
     grid.add_argument("--no-sources", dest="sources", action="store_false", help="leave out the unmixed seeds")
-    grid.add_argument("--batch", type=int, default=8, help="images per synthesis call (default 8)")
+    grid.add_argument("--batch", type=parse_count, default=8, help="images per synthesis call (default 8)")
     _request_args(grid)
     grid.add_argument("--out", type=Path, required=True, help="the PNG to write")
 
@@ -117,18 +126,19 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
     length = video.add_mutually_exclusive_group()
     length.add_argument("--duration", type=float, help="seconds (default: the keyframes' times)")
-    length.add_argument("--frames", type=int, help="frame count")
+    length.add_argument("--frames", type=parse_count, help="frame count")
     video.add_argument("--size", type=parse_size, help="output size, e.g. 512 or 640x480 (default: native)")
     video.add_argument("--quality", type=int, default=8, help="MP4 quality 1-10 (default 8)")
     video.add_argument("--preset", default="veryfast", help="MP4 x264 preset: slower = smaller file (default veryfast)")
     video.add_argument("--format", choices=["mp4", "gif", "png"], help="default: from --out (no suffix: PNG frames)")
-    video.add_argument("--batch", type=int, default=8, help="images per synthesis call (default 8)")
+    video.add_argument("--batch", type=parse_count, default=8, help="images per synthesis call (default 8)")
     video.add_argument("--out", type=Path, required=True, help="the .mp4 / .gif file or the PNG frames folder")
 
     eq = sub.add_parser("eq", help="measure a StyleGAN3 model's equivariance: EQ-T, EQ-T_frac, EQ-R in dB")
     _model_args(eq)
-    eq.add_argument("--samples", type=int, default=1000, help="images per metric (default 1000; the paper: 50000)")
-    eq.add_argument("--batch", type=int, default=4, help="images per batch; the draws depend on it (default 4)")
+    eq.add_argument("--samples", type=parse_count, default=1000,
+                    help="images per metric (default 1000; the paper: 50000)")
+    eq.add_argument("--batch", type=parse_count, default=4, help="images per batch; the draws depend on it (default 4)")
     eq.add_argument("--seed", type=int, default=0,
                     help="metric k of eqt_int,eqt_frac,eqr draws from seed S+k (default 0)")
     eq.add_argument("--metrics", type=parse_metrics, default=None,
@@ -140,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     dirs.add_argument("--method", choices=["pca", "sefa"], default="pca",
                       help="pca: principal axes of mapped w (GANSpace); sefa: closed-form factorisation of the "
                            "style affines (default pca)")
-    dirs.add_argument("--samples", type=int, default=10000,
+    dirs.add_argument("--samples", type=parse_count, default=10000,
                       help="mapped latents for PCA and each direction's spread sigma (default 10000)")
     dirs.add_argument("--seed", type=int, default=0, help="seed of those latents (default 0)")
     dirs.add_argument("--layers", default="all",
@@ -152,14 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
     dirs.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="the sheet's seeds (default 0-2)")
     dirs.add_argument("--steps", type=int, default=7, help="sheet columns from -3 to +3 sigma (default 7)")
     dirs.add_argument("--labels", action="store_true", help="write names, seeds and steps on the sheet")
-    dirs.add_argument("--batch", type=int, default=8, help="images per synthesis call (default 8)")
+    dirs.add_argument("--batch", type=parse_count, default=8, help="images per synthesis call (default 8)")
     _request_args(dirs)
     dirs.add_argument("--save", type=Path, help="write the top directions as a [K, w_dim] float32 .npy")
 
     proj = sub.add_parser("project", help="find the latent of an image (StyleGAN2 paper's projection)")
     _model_args(proj)
     proj.add_argument("image", type=Path, help="the picture, any size: centre-cropped and resized to the model")
-    proj.add_argument("--steps", type=int, default=1000, help="optimisation steps (default 1000)")
+    proj.add_argument("--steps", type=parse_count, default=1000, help="optimisation steps (default 1000)")
     proj.add_argument("--wplus", action="store_true", help="one w per layer (W+) instead of one for all (W)")
     proj.add_argument("--seed", type=int, default=0, help="seed of the noise maps and latent noise (default 0)")
     proj.add_argument("--loss", choices=["auto", "pixel", "laplacian", "dfeat", "lpips"], default="auto",
@@ -180,7 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="comma-separated configurations (default: the CPU set; 'all' for every one)")
     bench.add_argument("--impl", default="reference,fast", help="reference, fast or both (default both)")
     bench.add_argument("--device", default="cpu", help="cpu, cuda, ... (default: cpu)")
-    bench.add_argument("--repeats", type=int, default=3, help="timed runs per row, after one warm-up (default 3)")
+    bench.add_argument("--repeats", type=parse_count, default=3,
+                       help="timed runs per row, after one warm-up (default 3)")
     bench.add_argument("--json", type=Path, help="also write the rows to this JSON file")
     return parser
 
@@ -298,12 +309,30 @@ def _run(args) -> int:
         jobs = [(req.seeds, args.out / f"{args.request.stem}.png")]  # the file's picture, blended seeds and all
     else:
         jobs = [([(seed, 1.0)], args.out / f"seed{seed:04d}.png") for seed in args.seeds or [0]]
+    images = []
     for seeds, path in jobs:
         req.seeds = seeds
         result = render(model, req)
-        Image.fromarray(result.image).save(path)
+        images.append(Image.fromarray(result.image))
+        images[-1].save(path)
         print(f"{path}  ({result.timings['total'] * 1000:.0f} ms)")
+    if args.sheet:
+        args.sheet.parent.mkdir(parents=True, exist_ok=True)
+        _contact_sheet(images, args.sheet_cols).save(args.sheet)
+        print(args.sheet)
     return 0
+
+
+def _contact_sheet(images: list, cols: int):
+    """The pictures side by side, `cols` per row, left to right then top to bottom (as the papers'
+    uncurated grids)."""
+    from PIL import Image
+
+    w, h = images[0].size
+    sheet = Image.new("RGB", (w * min(cols, len(images)), h * -(-len(images) // cols)))
+    for i, im in enumerate(images):
+        sheet.paste(im, ((i % cols) * w, (i // cols) * h))
+    return sheet
 
 
 def _convert(args) -> int:

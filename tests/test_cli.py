@@ -50,6 +50,20 @@ def test_render_writes_pngs(tmp_path):
     assert not np.array_equal(images[0], images[1])
 
 
+def test_render_sheet_tiles_the_pictures_in_seed_order(tmp_path):
+    path = str(fixtures_dir() / "nvidia/stylegan2-ada-32/model.pkl")
+    out = run_cli("render", path, "--seeds", "3-7", "--sheet", str(tmp_path / "s/sheet.png"), "--sheet-cols", "2",
+                  "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    sheet = np.asarray(Image.open(tmp_path / "s/sheet.png"))
+    assert sheet.shape == (3 * 32, 2 * 32, 3)  # five pictures: rows of 2, 2 and 1
+    for i, seed in enumerate(range(3, 8)):
+        row, col = divmod(i, 2)
+        cell = sheet[row * 32:(row + 1) * 32, col * 32:(col + 1) * 32]
+        np.testing.assert_array_equal(cell, np.asarray(Image.open(tmp_path / f"seed{seed:04d}.png")))
+    assert not sheet[64:, 32:].any()  # the empty cell stays black
+
+
 def test_render_from_request_file(tmp_path):
     path = str(fixtures_dir() / "nvidia/stylegan3-t-32/model.pkl")
     req = tmp_path / "req.json"
@@ -68,6 +82,8 @@ def test_render_from_request_file(tmp_path):
         (["render", "{model}", "--out", "{tmp}", "--noise", "loud"], 2, "invalid choice"),
         (["render", "{model}", "--out", "{tmp}"], 1, "choose a class"),
         (["render", "{tmp}/missing.pkl", "--out", "{tmp}"], 1, "cannot read"),
+        (["render", "{model}", "--out", "{tmp}", "--sheet", "{tmp}/s.png", "--sheet-cols", "0"], 2, "not a count"),
+        (["grid", "{model}", "--rows", "0", "--cols", "1", "--batch", "0", "--out", "{tmp}/g.png"], 2, "not a count"),
         (["info", "{req}"], 1, "not a checkpoint"),
         (["convert", "{req}", "{tmp}/out.pt"], 1, "not a checkpoint"),
         (["convert", "{model}", "{model}"], 1, "is the checkpoint being read"),
