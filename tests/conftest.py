@@ -12,6 +12,16 @@ FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 TEST_TIMEOUT_S = 900  # far above the slowest test; a deadlock must not eat CI's whole time
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `cuda` skip, saying why, on a machine without a CUDA GPU (deselect them with -m "not cuda")."""
+    if torch.cuda.is_available():
+        return
+    no_gpu = pytest.mark.skip(reason="needs a CUDA GPU; torch.cuda.is_available() is False here")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(no_gpu)
+
+
 @pytest.fixture(autouse=True)
 def watchdog():
     """End the run with every thread's stack when a test hangs; collect garbage on the main thread after

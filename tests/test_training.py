@@ -145,9 +145,9 @@ def test_snapshots_keep_an_export_each_time_the_interval_passes(tmp_path, random
     written = []
     export = loop.export
 
-    def recording_export(trainer, path, images_seen, seconds):
-        written.append((path.name, images_seen))
-        export(trainer, path, images_seen, seconds)
+    def recording_export(trainer, path, progress):
+        written.append((path.name, progress.images_seen))
+        export(trainer, path, progress)
 
     monkeypatch.setattr(loop, "export", recording_export)
     every_step = ("--ckpt-minutes", "0", "--snapshot-kimg", "0.008")  # a checkpoint after each step of 4 images
@@ -159,6 +159,35 @@ def test_snapshots_keep_an_export_each_time_the_interval_passes(tmp_path, random
     a, b = (torch.load(tmp_path / name, weights_only=True) for name in ("G_ema-000000.pt", "G_ema.pt"))
     assert a["config"] == b["config"] and a["state_dict"].keys() == b["state_dict"].keys()
     assert not all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])  # 16 vs 20 images
+
+
+def test_training_time_is_told_per_device():
+    progress = loop.Progress()
+    assert progress.hours_text() == "0.0 CPU hours"
+    progress.add_time(2.5 * 3600, torch.device("cpu"))
+    assert progress.hours_text() == "2.5 CPU hours"
+    progress.add_time(0.4 * 3600, torch.device("cuda", 0))
+    assert progress.hours_text() == "2.5 CPU hours + 0.4 GPU hours"
+    restored = loop.Progress()
+    restored.load_state_dict({"step": 1, "images_seen": 16, "seconds": 3600.0})  # saved before gpu_seconds existed
+    assert restored.hours_text() == "1.0 CPU hours"
+    gpu_only = loop.Progress()
+    gpu_only.add_time(1800, torch.device("cuda"))
+    assert gpu_only.hours_text() == "0.5 GPU hours"
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("family", ["stylegan2", "stylegan3-t", "progan"])
+def test_a_run_trains_on_the_gpu_and_resumes_on_the_cpu(family, tmp_path, random_teacher):
+    trainer = _train(family, tmp_path, 0.008, more=("--device", "cuda"))
+    assert trainer.device.type == "cuda"
+    trainer = _train(family, tmp_path, 0.016, resume=True)  # --device defaults to cpu
+    assert trainer.device.type == "cpu"
+    progress = torch.load(tmp_path / CHECKPOINT, weights_only=True)["progress"]
+    assert progress["images_seen"] == 16 and 0 < progress["gpu_seconds"] < progress["seconds"]
+    model = load_model(tmp_path / "G_ema.pt")
+    assert "GPU hours" in model.info.notes[0] and "CPU hours" in model.info.notes[0]
+    assert torch.isfinite(model.synthesize(model.map(torch.randn(2, model.info.z_dim)))).all()
 
 
 def test_progan_schedule_and_what_g_renders_meanwhile(tmp_path, random_teacher):

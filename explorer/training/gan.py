@@ -42,6 +42,20 @@ class GANTrainer:
         self.ema_kimg, self.ema_rampup = ema_kimg, ema_rampup
         self.steps = 0
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.G.parameters()).device
+
+    def to(self, device: torch.device | str) -> GANTrainer:
+        """Move the networks (before the optimisers hold any state: they keep the same parameters)."""
+        for net in (self.G, self.g_ema, self.D):
+            net.to(device)
+        return self
+
+    def latents(self, n: int) -> torch.Tensor:
+        """n z vectors, drawn on the CPU (so a run's draws do not depend on its device) and moved to G's."""
+        return torch.randn([n, self.G.z_dim]).to(self.device)
+
     def update_ema(self, batch: int, images_seen: int) -> None:
         """Move g_ema toward G after a step that took the count of images seen to `images_seen + batch`."""
         ema_update(self.g_ema, self.G, ema_beta(batch, images_seen + batch, self.ema_kimg, self.ema_rampup))
@@ -87,10 +101,10 @@ class LogisticTrainer(GANTrainer):
 
     def mapping(self, n: int, update_emas: bool = False) -> torch.Tensor:
         G = self.G
-        ws = G.mapping(torch.randn([n, G.z_dim]), None, update_emas=update_emas)
+        ws = G.mapping(self.latents(n), None, update_emas=update_emas)
         if self.mixing > 0 and torch.rand([]) < self.mixing:
             cutoff = int(torch.randint(1, ws.shape[1], []))
-            ws2 = G.mapping(torch.randn([n, G.z_dim]), None, update_emas=False)
+            ws2 = G.mapping(self.latents(n), None, update_emas=False)
             ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
         return ws
 

@@ -37,6 +37,7 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: leave cores to others)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]; a run may resume on another device")
     p.add_argument("--resolution", type=int, default=64, help="image size (a divisor of 64; tests use 16)")
     p.add_argument("--ckpt-minutes", type=float, default=10, help="checkpoint, sample grid and export interval")
     p.add_argument("--log-seconds", type=float, default=60)
@@ -63,7 +64,7 @@ def channel_table(resolution: int, channel_base: int, channel_max: int) -> dict[
     return table
 
 
-RUN_ONLY_ARGS = ("out", "kimg", "resume", "threads", "ckpt_minutes", "log_seconds", "snapshot_kimg")
+RUN_ONLY_ARGS = ("out", "kimg", "resume", "threads", "device", "ckpt_minutes", "log_seconds", "snapshot_kimg")
 
 
 def resumed_args(args: argparse.Namespace) -> argparse.Namespace:
@@ -84,6 +85,7 @@ def setup(args: argparse.Namespace) -> argparse.Namespace:
     args = resumed_args(args)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions
     return args
 
 
@@ -130,10 +132,10 @@ def sample_latents(z_dim: int, n: int = 64) -> torch.Tensor:
     return torch.randn([n, z_dim], generator=torch.Generator().manual_seed(SAMPLE_SEED))
 
 
-def export(trainer, path: Path, images_seen: int, seconds: float) -> None:
-    """The EMA generator in our own format, with how long it trained in its notes."""
+def export(trainer, path: Path, progress: Progress) -> None:
+    """The EMA generator in our own format (CPU tensors), with how long it trained in its notes."""
     notes = [f"trained by latent-explorer on DCGAN teacher faces (gan-face-generate 1.1.1): "
-             f"{images_seen / 1000:.0f} kimg, {seconds / 3600:.1f} CPU hours"]
+             f"{progress.images_seen / 1000:.0f} kimg, {progress.hours_text()}"]
     ckpt = Checkpoint(generator=trainer.g_ema, family=trainer.family, source="latent-explorer-training",
                       format=native.FORMAT, config=trainer.config, network="G_ema", networks=("G_ema",),
                       notes=notes)
@@ -141,19 +143,34 @@ def export(trainer, path: Path, images_seen: int, seconds: float) -> None:
 
 
 class Progress:
-    """Counters a run carries across resumes."""
+    """Counters a run carries across resumes: steps, images seen and training time, of which how much on a
+    GPU (a run may move between devices)."""
 
     def __init__(self):
         self.step = 0
         self.images_seen = 0
         self.seconds = 0.0
+        self.gpu_seconds = 0.0
+
+    def add_time(self, seconds: float, device: torch.device) -> None:
+        self.seconds += seconds
+        if device.type != "cpu":
+            self.gpu_seconds += seconds
+
+    def hours_text(self) -> str:
+        """'2.3 CPU hours', '0.4 GPU hours' or '2.3 CPU hours + 0.4 GPU hours'."""
+        cpu, gpu = (self.seconds - self.gpu_seconds) / 3600, self.gpu_seconds / 3600
+        parts = [f"{cpu:.1f} CPU hours"] * (cpu > 0 or gpu == 0) + [f"{gpu:.1f} GPU hours"] * (gpu > 0)
+        return " + ".join(parts)
 
     def state_dict(self) -> dict:
-        return {"step": self.step, "images_seen": self.images_seen, "seconds": self.seconds}
+        return {"step": self.step, "images_seen": self.images_seen, "seconds": self.seconds,
+                "gpu_seconds": self.gpu_seconds}
 
     def load_state_dict(self, state: dict) -> None:
         self.step, self.images_seen = int(state["step"]), int(state["images_seen"])
         self.seconds = float(state["seconds"])
+        self.gpu_seconds = float(state.get("gpu_seconds", 0.0))  # runs saved before GPU training was possible
 
 
 def save_checkpoint(out: Path, trainer, progress: Progress, stream: FaceStream, args: dict) -> None:
@@ -184,13 +201,15 @@ def run(trainer, args: argparse.Namespace, stream: FaceStream | None = None) -> 
     rise with training, so the best one is picked by its SWD afterwards."""
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    stream = stream or FaceStream(args.batch, seed=args.seed, resolution=args.resolution)
+    device = torch.device(args.device)
+    trainer.to(device)  # before a resume, so the optimisers' restored state lands beside the weights
+    stream = stream or FaceStream(args.batch, seed=args.seed, resolution=args.resolution, device=device)
     progress = Progress()
     run_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     if args.resume and (out / CHECKPOINT).is_file():
         load_checkpoint(out, trainer, progress, stream)
         print(f"resumed at {progress.images_seen / 1000:.1f} kimg, step {progress.step}", flush=True)
-    z_fixed = sample_latents(trainer.g_ema.z_dim)
+    z_fixed = sample_latents(trainer.g_ema.z_dim).to(device)
     snapshot_images = int(args.snapshot_kimg * 1000)
     snapshots_passed = progress.images_seen // snapshot_images if snapshot_images > 0 else 0
 
@@ -202,10 +221,10 @@ def run(trainer, args: argparse.Namespace, stream: FaceStream | None = None) -> 
         kimg = progress.images_seen // 1000
         save_grid(img, out / "samples.png")
         save_grid(img, out / f"samples-{kimg:06d}.png")
-        export(trainer, out / "G_ema.pt", progress.images_seen, progress.seconds)
+        export(trainer, out / "G_ema.pt", progress)
         if snapshot_images > 0 and progress.images_seen // snapshot_images > snapshots_passed:
             snapshots_passed = progress.images_seen // snapshot_images
-            export(trainer, out / f"G_ema-{kimg:06d}.pt", progress.images_seen, progress.seconds)
+            export(trainer, out / f"G_ema-{kimg:06d}.pt", progress)
 
     target = int(args.kimg * 1000)
     last_log = last_ckpt = time.time()
@@ -214,10 +233,10 @@ def run(trainer, args: argparse.Namespace, stream: FaceStream | None = None) -> 
     while progress.images_seen < target:
         t0 = time.time()
         reals = stream.next()
-        stats = trainer.step(reals, progress.images_seen)
+        stats = trainer.step(reals, progress.images_seen)  # its .item() calls wait for the GPU
         progress.step += 1
         progress.images_seen += reals.shape[0]
-        progress.seconds += time.time() - t0
+        progress.add_time(time.time() - t0, device)
         window_images += reals.shape[0]
         for k, v in stats.items():
             window.setdefault(k, []).append(v)

@@ -43,7 +43,7 @@ def wasserstein_d(logits_fake: torch.Tensor, logits_real: torch.Tensor, drift: f
 def gradient_penalty(D: Callable[[torch.Tensor], torch.Tensor], reals: torch.Tensor,
                      fakes: torch.Tensor) -> torch.Tensor:
     """(|grad D| - 1)^2 at random points between reals and fakes (WGAN-GP, Gulrajani et al. 2017)."""
-    t = torch.rand([reals.shape[0], 1, 1, 1])
+    t = torch.rand([reals.shape[0], 1, 1, 1]).to(reals)  # drawn on the CPU, whatever the device
     mixed = reals.detach().lerp(fakes.detach(), t).requires_grad_(True)
     (grad,) = torch.autograd.grad(D(mixed).sum(), mixed, create_graph=True)
     norms = grad.square().sum(dim=[1, 2, 3]).add(1e-8).sqrt()

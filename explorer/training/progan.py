@@ -114,7 +114,7 @@ class ProGANTrainer(GANTrainer):
         return {**self.base_config, "lod": self.lod}
 
     def generate(self, n: int, level: int, alpha: float) -> torch.Tensor:
-        return grown_synthesis(self.G.synthesis, self.G.mapping(torch.randn([n, self.G.z_dim])), level, alpha)
+        return grown_synthesis(self.G.synthesis, self.G.mapping(self.latents(n)), level, alpha)
 
     def step(self, reals: torch.Tensor, images_seen: int) -> dict[str, float]:
         n = reals.shape[0]

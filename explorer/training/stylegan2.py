@@ -61,12 +61,17 @@ class StyleGAN2Trainer(LogisticTrainer):
         self.pl_mean = self.pl_mean.lerp(lengths.mean().detach(), 0.01)
         return (lengths - self.pl_mean).square().mean() * self.pl_weight
 
+    def to(self, device: torch.device | str) -> StyleGAN2Trainer:
+        super().to(device)
+        self.pl_mean = self.pl_mean.to(device)
+        return self
+
     def state_dict(self) -> dict:
         return {**super().state_dict(), "pl_mean": self.pl_mean}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
-        self.pl_mean = state["pl_mean"]
+        self.pl_mean = state["pl_mean"].to(self.device)
 
 
 def main(argv: list[str] | None = None) -> StyleGAN2Trainer:
