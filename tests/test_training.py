@@ -161,6 +161,14 @@ def test_snapshots_keep_an_export_each_time_the_interval_passes(tmp_path, random
     assert not all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])  # 16 vs 20 images
 
 
+def test_a_time_limit_stops_the_run_with_a_checkpoint(tmp_path, random_teacher):
+    _train("stylegan2", tmp_path, 0.008)
+    _train("stylegan2", tmp_path, 1000, resume=True, more=("--minutes", "0"))  # the time is up before a step
+    assert torch.load(tmp_path / CHECKPOINT, weights_only=True)["progress"]["images_seen"] == 8
+    _train("stylegan2", tmp_path, 0.016, resume=True, more=("--minutes", "60"))  # the images are reached first
+    assert torch.load(tmp_path / CHECKPOINT, weights_only=True)["progress"]["images_seen"] == 16
+
+
 def test_training_time_is_told_per_device():
     progress = loop.Progress()
     assert progress.hours_text() == "0.0 CPU hours"

@@ -38,6 +38,8 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: leave cores to others)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]; a run may resume on another device")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="stop after this many minutes (with a checkpoint), for time-limited sessions")
     p.add_argument("--resolution", type=int, default=64, help="image size (a divisor of 64; tests use 16)")
     p.add_argument("--ckpt-minutes", type=float, default=10, help="checkpoint, sample grid and export interval")
     p.add_argument("--log-seconds", type=float, default=60)
@@ -64,7 +66,8 @@ def channel_table(resolution: int, channel_base: int, channel_max: int) -> dict[
     return table
 
 
-RUN_ONLY_ARGS = ("out", "kimg", "resume", "threads", "device", "ckpt_minutes", "log_seconds", "snapshot_kimg")
+RUN_ONLY_ARGS = ("out", "kimg", "resume", "threads", "device", "minutes", "ckpt_minutes", "log_seconds",
+                 "snapshot_kimg")
 
 
 def resumed_args(args: argparse.Namespace) -> argparse.Namespace:
@@ -194,9 +197,9 @@ def load_checkpoint(out: Path, trainer, progress: Progress, stream: FaceStream) 
 
 
 def run(trainer, args: argparse.Namespace, stream: FaceStream | None = None) -> Progress:
-    """Train until `args.kimg` thousand images were seen, checkpointing every `args.ckpt_minutes`
-    (and at the end): `checkpoint.pt`, `samples.png` (latest) + `samples-<kimg>.png`, `G_ema.pt`
-    (native format) and a line per log interval in `log.jsonl`. The first checkpoint after each
+    """Train until `args.kimg` thousand images were seen (or `args.minutes` passed), checkpointing every
+    `args.ckpt_minutes` (and at the end): `checkpoint.pt`, `samples.png` (latest) + `samples-<kimg>.png`,
+    `G_ema.pt` (native format) and a line per log interval in `log.jsonl`. The first checkpoint after each
     `args.snapshot_kimg` also keeps its export as `G_ema-<kimg>.pt`: a GAN's quality does not only
     rise with training, so the best one is picked by its SWD afterwards."""
     out: Path = args.out
@@ -228,9 +231,10 @@ def run(trainer, args: argparse.Namespace, stream: FaceStream | None = None) -> 
 
     target = int(args.kimg * 1000)
     last_log = last_ckpt = time.time()
+    deadline = last_log + args.minutes * 60 if args.minutes is not None else float("inf")
     window: dict[str, list[float]] = {}
     window_start, window_images = time.time(), 0
-    while progress.images_seen < target:
+    while progress.images_seen < target and time.time() < deadline:
         t0 = time.time()
         reals = stream.next()
         stats = trainer.step(reals, progress.images_seen)  # its .item() calls wait for the GPU
