@@ -50,7 +50,7 @@ def test_eq_text():
     ("model", "args", "code", "text"),
     [
         ("stylegan2-ada-32", [], 1, "need a StyleGAN3 model"),
-        ("stylegan3-t-32", ["--samples", "0"], 1, "at least 1"),
+        ("stylegan3-t-32", ["--samples", "0"], 2, "not a count"),
         ("stylegan3-t-32", ["--metrics", "eqt,eqr"], 2, "not a metric list"),
     ],
 )

@@ -98,9 +98,11 @@ def test_progress_and_cancel(sg3):
     assert compute_eq(sg3, "eqr", num_samples=8, cancel=stop) is None
 
 
-def test_models_without_input_transform_are_refused(sg2):
+def test_models_without_input_transform_and_empty_runs_are_refused(sg2, sg3):
     with pytest.raises(ValueError, match="need a StyleGAN3 model"):
         compute_eq(sg2, "eqt_int", num_samples=4)
+    with pytest.raises(ValueError, match="at least 1"):
+        compute_eq(sg3, "eqt_int", num_samples=0)
     with pytest.raises(ValueError, match="unknown equivariance metric"):
         draw_metric("eqx", 4, 4, 8, 32, 0)
 
