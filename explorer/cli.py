@@ -313,26 +313,26 @@ def _run(args) -> int:
     for seeds, path in jobs:
         req.seeds = seeds
         result = render(model, req)
-        images.append(Image.fromarray(result.image))
-        images[-1].save(path)
+        images.append(result.image)
+        Image.fromarray(result.image).save(path)
         print(f"{path}  ({result.timings['total'] * 1000:.0f} ms)")
     if args.sheet:
         args.sheet.parent.mkdir(parents=True, exist_ok=True)
-        _contact_sheet(images, args.sheet_cols).save(args.sheet)
+        Image.fromarray(_contact_sheet(images, args.sheet_cols)).save(args.sheet)
         print(args.sheet)
     return 0
 
 
 def _contact_sheet(images: list, cols: int):
-    """The pictures side by side, `cols` per row, left to right then top to bottom (as the papers'
-    uncurated grids)."""
-    from PIL import Image
+    """The pictures `cols` per row in order, the last row filled with black (as the papers' uncurated grids)."""
+    import numpy as np
 
-    w, h = images[0].size
-    sheet = Image.new("RGB", (w * min(cols, len(images)), h * -(-len(images) // cols)))
-    for i, im in enumerate(images):
-        sheet.paste(im, ((i % cols) * w, (i // cols) * h))
-    return sheet
+    from .engine.video import tile
+
+    cols = min(cols, len(images))
+    rows = -(-len(images) // cols)
+    blank = [np.zeros_like(images[0])] * (rows * cols - len(images))
+    return tile(np.stack(images + blank), rows, cols)
 
 
 def _convert(args) -> int:
