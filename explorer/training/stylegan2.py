@@ -58,20 +58,15 @@ class StyleGAN2Trainer(LogisticTrainer):
         y = torch.randn_like(fake) / np.sqrt(fake.shape[2] * fake.shape[3])
         (grad,) = torch.autograd.grad((fake * y).sum(), ws, create_graph=True)
         lengths = grad.square().sum(dim=2).mean(dim=1).sqrt()
-        self.pl_mean = self.pl_mean.lerp(lengths.mean().detach(), 0.01)
+        self.pl_mean = self.pl_mean.to(lengths.device).lerp(lengths.mean().detach(), 0.01)  # follows the run's device
         return (lengths - self.pl_mean).square().mean() * self.pl_weight
-
-    def to(self, device: torch.device | str) -> StyleGAN2Trainer:
-        super().to(device)
-        self.pl_mean = self.pl_mean.to(device)
-        return self
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "pl_mean": self.pl_mean}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
-        self.pl_mean = state["pl_mean"].to(self.device)
+        self.pl_mean = state["pl_mean"]
 
 
 def main(argv: list[str] | None = None) -> StyleGAN2Trainer:
