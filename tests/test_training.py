@@ -169,6 +169,25 @@ def test_a_time_limit_stops_the_run_with_a_checkpoint(tmp_path, random_teacher):
     assert torch.load(tmp_path / CHECKPOINT, weights_only=True)["progress"]["images_seen"] == 16
 
 
+def test_a_resume_may_change_training_settings_but_not_the_network(tmp_path, random_teacher, capsys):
+    _train("stylegan3-t", tmp_path, 0.008)
+    trainer = _train("stylegan3-t", tmp_path, 0.012, resume=True)  # nothing named: the run's own settings
+    assert [g["lr"] for g in trainer.opt_G.param_groups] == [0.0025] and trainer.r1_gamma == 0.25
+    trainer = _train("stylegan3-t", tmp_path, 0.016, resume=True, more=("--lr", "0.001", "--r1-gamma", "0.5"))
+    assert [g["lr"] for g in trainer.opt_G.param_groups] == [0.001] and trainer.r1_gamma == 0.5
+    assert [g["lr"] for g in trainer.opt_D.param_groups] == [0.002]  # --lr-d was not named
+    assert "r1_gamma: 0.25 -> 0.5 from here on" in capsys.readouterr().out
+    saved = json.loads(torch.load(tmp_path / CHECKPOINT, weights_only=True)["args"])
+    assert (saved["lr"], saved["r1_gamma"], saved["lr_d"]) == (0.001, 0.5, 0.002)  # kept for the next resume
+    trainer = _train("stylegan3-t", tmp_path, 0.020, resume=True)
+    assert [g["lr"] for g in trainer.opt_G.param_groups] == [0.001] and trainer.r1_gamma == 0.5
+
+    with pytest.raises(SystemExit) as refused:
+        _train("stylegan3-t", tmp_path, 0.024, resume=True, more=("--channel-max", "32"))
+    assert refused.value.code == 2
+    assert "--channel-max cannot change when a run resumes (the run has 16)" in capsys.readouterr().err
+
+
 def test_training_time_is_told_per_device():
     progress = loop.Progress()
     assert progress.hours_text() == "0.0 CPU hours"

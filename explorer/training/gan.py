@@ -76,16 +76,23 @@ class GANTrainer:
                 "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "steps": self.steps}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore a run; the optimisers keep the learning rates this trainer was built with (a resumed
+        run may change them, see `loop.TUNABLE_ARGS`)."""
         self.G.load_state_dict(state["G"])
         self.g_ema.load_state_dict(state["G_ema"])
         self.D.load_state_dict(state["D"])
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
+        for opt, key in ((self.opt_G, "opt_G"), (self.opt_D, "opt_D")):
+            lrs = [group["lr"] for group in opt.param_groups]
+            opt.load_state_dict(state[key])
+            for group, lr in zip(opt.param_groups, lrs, strict=True):
+                group["lr"] = lr
         self.steps = int(state["steps"])
 
 
-def add_logistic_args(p: argparse.ArgumentParser, mixing: float) -> None:
-    p.add_argument("--r1-gamma", type=float, default=0.05, help="R1 weight (the StyleGAN2-ADA rule 2e-4 res^2 / batch)")
+def add_logistic_args(p: argparse.ArgumentParser, mixing: float, r1_gamma: float = 0.05) -> None:
+    """R1 weight and mixing; the default R1 weight, 0.05, is the StyleGAN2-ADA rule 2e-4 res^2 / batch
+    at 64 px and batch 16."""
+    p.add_argument("--r1-gamma", type=float, default=r1_gamma, help="R1 weight")
     p.add_argument("--mixing", type=float, default=mixing, help="style-mixing probability")
 
 

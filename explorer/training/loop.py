@@ -68,24 +68,45 @@ def channel_table(resolution: int, channel_base: int, channel_max: int) -> dict[
 
 RUN_ONLY_ARGS = ("out", "kimg", "resume", "threads", "device", "minutes", "ckpt_minutes", "log_seconds",
                  "snapshot_kimg")
+# Training settings a resumed run takes from its command line when given there (a run that stalls may go
+# on with, say, a lower learning rate); the network, data and seed stay what the run was started with.
+TUNABLE_ARGS = ("lr", "lr_d", "r1_gamma", "mixing", "pl_weight", "ema_kimg", "gp_weight")
 
 
-def resumed_args(args: argparse.Namespace) -> argparse.Namespace:
-    """With --resume, the settings the run was started with (only the RUN_ONLY_ARGS come from this
-    command line), so resuming needs no more than `--out DIR --kimg N --resume`."""
+def given_args(p: argparse.ArgumentParser, argv: list[str] | None) -> set[str]:
+    """The options that `argv` names (as opposed to those left at their defaults)."""
+    unset = object()
+    marked = argparse.Namespace(**{key: unset for key in vars(p.parse_args(argv))})
+    return {key for key, value in vars(p.parse_args(argv, namespace=marked)).items() if value is not unset}
+
+
+def resumed_args(p: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line's settings; with --resume, those the run was started with instead, except the
+    RUN_ONLY_ARGS and the TUNABLE_ARGS this command line gives. So resuming needs no more than
+    `--out DIR --kimg N --resume`, and naming a setting that cannot change is refused."""
+    args = p.parse_args(argv)
     path = args.out / CHECKPOINT
-    if args.resume and path.is_file():
-        saved = json.loads(torch.load(path, map_location="cpu", weights_only=True)["args"])
-        for key, value in saved.items():
-            if key not in RUN_ONLY_ARGS:
-                setattr(args, key, value)
+    if not (args.resume and path.is_file()):
+        return args
+    given = given_args(p, argv)
+    saved = json.loads(torch.load(path, map_location="cpu", weights_only=True)["args"])
+    for key, value in saved.items():
+        if key in RUN_ONLY_ARGS or not hasattr(args, key):
+            continue
+        if key in given and key in TUNABLE_ARGS:
+            if getattr(args, key) != value:
+                print(f"{key}: {value} -> {getattr(args, key)} from here on", flush=True)
+        elif key in given and getattr(args, key) != value:
+            p.error(f"--{key.replace('_', '-')} cannot change when a run resumes (the run has {value})")
+        else:
+            setattr(args, key, value)
     return args
 
 
-def setup(args: argparse.Namespace) -> argparse.Namespace:
+def setup(p: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
     """The settings of this run (see `resumed_args`), torch's thread count, and the seed that the
     networks' initial weights are drawn from (call before building them)."""
-    args = resumed_args(args)
+    args = resumed_args(p, argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions

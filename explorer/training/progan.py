@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> ProGANTrainer:
     p.add_argument("--stable-kimg", type=float, default=30, help="training at each resolution (thousand images)")
     p.add_argument("--fade-kimg", type=float, default=30, help="fade-in of each new resolution (thousand images)")
     p.add_argument("--gp-weight", type=float, default=10.0, help="WGAN-GP weight (lambda)")
-    args = setup(p.parse_args(argv))
+    args = setup(p, argv)
     config = generator_config(args.resolution, args.channel_base, args.channel_max, args.z_dim)
     trainer = ProGANTrainer(config, lr=args.lr, stable_kimg=args.stable_kimg, fade_kimg=args.fade_kimg,
                             gp_weight=args.gp_weight, ema_kimg=args.ema_kimg)

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> StyleGAN1Trainer:
     add_model_args(p, lr=0.002)
     add_logistic_args(p, mixing=0.9)
     p.add_argument("--r1-interval", type=int, default=1, help="R1 every this many steps (1: every step, as the paper)")
-    args = setup(p.parse_args(argv))
+    args = setup(p, argv)
     config = generator_config(args.resolution, args.channel_base, args.channel_max, args.z_dim)
     trainer = StyleGAN1Trainer(config, lr=args.lr, r1_gamma=args.r1_gamma, r1_interval=args.r1_interval,
                                mixing=args.mixing, ema_kimg=args.ema_kimg)

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> StyleGAN2Trainer:
     add_model_args(p, lr=0.002)
     add_logistic_args(p, mixing=0.9)
     p.add_argument("--pl-weight", type=float, default=0.0, help="path-length regularisation weight (paper: 2)")
-    args = setup(p.parse_args(argv))
+    args = setup(p, argv)
     config = generator_config(args.resolution, args.channel_base, args.channel_max, args.z_dim)
     trainer = StyleGAN2Trainer(config, lr=args.lr, r1_gamma=args.r1_gamma, pl_weight=args.pl_weight,
                                mixing=args.mixing, ema_kimg=args.ema_kimg)
