@@ -1,7 +1,7 @@
 """Save a screenshot of the main window for each model family in the reference fixtures, and of
 each dock (directions, timeline, mixing grid, equivariance, layers with spectrum) in use (offscreen).
 
-    .venv/bin/python benchmarks/screenshots.py [OUT_DIR]     (default: out/screenshots)
+    .venv/bin/python benchmarks/screenshots.py [OUT_DIR [CASE ...]]     (default: out/screenshots, all cases)
 
 Each window is shown on a 1600x1000 virtual screen, waits for the frame of its request (and the
 jobs it started) and is grabbed to OUT_DIR/<name>.png; a person looks at them. Settings, the
@@ -28,6 +28,7 @@ CASES: dict[str, tuple[str | None, dict]] = {
     "default-model": (None, {}),
     "bundled-stylegan1": (None, {"bundled": 1}),
     "bundled-progan": (None, {"bundled": 2}),
+    "bundled-stylegan3-t": (None, {"bundled": 3, "equivariance": 20.0}),
     "progan": ("tf/progan_32/model.pkl", {}),
     "stylegan1": ("tf/stylegan1_32/model.pkl", {"psi": 70}),
     "stylegan2": ("nvidia/stylegan2-ada-32/model.pkl", {"mix": "coarse"}),
@@ -42,7 +43,11 @@ CASES: dict[str, tuple[str | None, dict]] = {
 }
 
 
-def main(out_dir: Path) -> int:
+def main(out_dir: Path, names: list[str] | None = None) -> int:
+    unknown = set(names or ()) - CASES.keys()
+    if unknown:
+        print(f"unknown cases: {', '.join(sorted(unknown))} (known: {', '.join(CASES)})")
+        return 2
     tmp = Path(tempfile.mkdtemp(prefix="explorer-shots-"))
     screen = tmp / "screen.json"
     screen.write_text(json.dumps({"screens": [{"name": "shots", "x": 0, "y": 0, "width": 1600, "height": 1000,
@@ -58,6 +63,8 @@ def main(out_dir: Path) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     failures = 0
     for name, (checkpoint, state) in CASES.items():
+        if names and name not in names:
+            continue
         path = None if checkpoint is None else FIXTURES / checkpoint
         if path is not None and not path.is_file():
             print(f"{name}: skipped, {path} not found")
@@ -146,4 +153,4 @@ def _wait(app, predicate, timeout: float = 60.0) -> bool:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "out" / "screenshots"))
+    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "out" / "screenshots", sys.argv[2:]))

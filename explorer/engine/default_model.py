@@ -38,6 +38,7 @@ TRAINED = (
     ("StyleGAN2 faces, 64 px (trained)", "stylegan2-faces-64.pt", {"seeds": [[8, 1.0]], "truncation_psi": 0.7}),
     ("StyleGAN1 faces, 64 px (trained)", "stylegan1-faces-64.pt", {"seeds": [[8, 1.0]], "truncation_psi": 0.7}),
     ("ProGAN faces, 64 px (trained)", "progan-faces-64.pt", {"seeds": [[2, 1.0]]}),
+    ("StyleGAN3-T faces, 64 px (trained)", "stylegan3t-faces-64.pt", {"seeds": [[0, 1.0]], "truncation_psi": 0.7}),
 )
 
 
