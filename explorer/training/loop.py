@@ -73,10 +73,10 @@ RUN_ONLY_ARGS = ("out", "kimg", "resume", "threads", "device", "minutes", "ckpt_
 TUNABLE_ARGS = ("lr", "lr_d", "r1_gamma", "mixing", "pl_weight", "ema_kimg", "gp_weight")
 
 
-def given_args(p: argparse.ArgumentParser, argv: list[str] | None) -> set[str]:
-    """The options that `argv` names (as opposed to those left at their defaults)."""
+def given_args(p: argparse.ArgumentParser, argv: list[str] | None, keys) -> set[str]:
+    """Which of the parser's `keys` `argv` names (as opposed to leaving them at their defaults)."""
     unset = object()
-    marked = argparse.Namespace(**{key: unset for key in vars(p.parse_args(argv))})
+    marked = argparse.Namespace(**{key: unset for key in keys})
     return {key for key, value in vars(p.parse_args(argv, namespace=marked)).items() if value is not unset}
 
 
@@ -88,18 +88,17 @@ def resumed_args(p: argparse.ArgumentParser, argv: list[str] | None = None) -> a
     path = args.out / CHECKPOINT
     if not (args.resume and path.is_file()):
         return args
-    given = given_args(p, argv)
+    given = given_args(p, argv, vars(args))
     saved = json.loads(torch.load(path, map_location="cpu", weights_only=True)["args"])
     for key, value in saved.items():
         if key in RUN_ONLY_ARGS or not hasattr(args, key):
             continue
-        if key in given and key in TUNABLE_ARGS:
-            if getattr(args, key) != value:
-                print(f"{key}: {value} -> {getattr(args, key)} from here on", flush=True)
-        elif key in given and getattr(args, key) != value:
-            p.error(f"--{key.replace('_', '-')} cannot change when a run resumes (the run has {value})")
-        else:
+        if key not in given:
             setattr(args, key, value)
+        elif getattr(args, key) != value:
+            if key not in TUNABLE_ARGS:
+                p.error(f"--{key.replace('_', '-')} cannot change when a run resumes (the run has {value})")
+            print(f"{key}: {value} -> {getattr(args, key)} from here on", flush=True)
     return args
 
 

@@ -3,9 +3,9 @@
 Non-saturating logistic loss, lazy R1 on reals, an EMA generator with ramp-up (see
 `gan.LogisticTrainer`); no style mixing and no path-length term, as the paper's configs. Their R1
 weights are 5x the StyleGAN2-ADA rule 2e-4 res^2 / batch (8.2 at 512 px, 32 at 1024 px, batch 32), so
-the default here is 5 x 0.05 = 0.25 for 64 px and batch 16 (the first small -T run, at 0.05, made
-the same swirl in every sample for 40 kimg). The layers
-track their input magnitudes (decay 0.5 per 20 kimg) while fakes are made for D's update. `--cfg r`
+the default here (`R1_GAMMA`) is 5 x 0.05 = 0.25 for 64 px and batch 16 (the first small -T run, at
+0.05, made the same swirl in every sample for 40 kimg). The layers track their input magnitudes
+(decay 0.5 per 20 kimg) while fakes are made for D's update. `--cfg r`
 gives the rotation-equivariant config: 1x1 convs, radial down filters, twice the channels, and D's
 inputs Gaussian-blurred at first (sigma fading to 0 over `--blur-kimg`; the paper's 10 px at 256-1024 px
 is scaled here to the image size). Defaults are a CPU-sized 64x64 model: z/w 128, 2 mapping layers,
@@ -26,6 +26,8 @@ from ..engine.ops import filter2d
 from .discriminator import Discriminator
 from .gan import LogisticTrainer, add_logistic_args
 from .loop import add_common_args, add_model_args, channel_table, run, setup
+
+R1_GAMMA = 0.25
 
 
 def generator_config(cfg: str = "t", resolution: int = 64, channel_base: int = 1024, channel_max: int = 128,
@@ -53,7 +55,7 @@ class StyleGAN3Trainer(LogisticTrainer):
     """`d_channels`: D's width per resolution (the -R config widens G only)."""
 
     def __init__(self, cfg: str, config: dict, d_channels: dict[int, int], lr: float = 0.0025, lr_d: float = 0.002,
-                 r1_gamma: float = 0.25, r1_interval: int = 16, mixing: float = 0.0, ema_kimg: float = 5.0,
+                 r1_gamma: float = R1_GAMMA, r1_interval: int = 16, mixing: float = 0.0, ema_kimg: float = 5.0,
                  blur_sigma: float = 0.0, blur_kimg: float = 0.0):
         self.family, self.config = f"stylegan3-{cfg}", config
         self.blur_sigma, self.blur_kimg = blur_sigma, blur_kimg
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> StyleGAN3Trainer:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(p)
     add_model_args(p, lr=0.0025)
-    add_logistic_args(p, mixing=0.0, r1_gamma=0.25)
+    add_logistic_args(p, mixing=0.0, r1_gamma=R1_GAMMA)
     p.add_argument("--cfg", choices=("t", "r"), default="t", help="StyleGAN3-T (translation) or -R (rotation)")
     p.add_argument("--lr-d", type=float, default=0.002)
     p.add_argument("--num-layers", type=int, default=14, help="synthesis layers between the input and ToRGB")
