@@ -167,6 +167,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument("--seed", type=int, default=0,
+                   help="draw other image sets and projections (0 = the published figures); figures for several "
+                        "seeds show how far apart two measurements of the same model fall")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -178,16 +181,20 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {n}/{args.num} images, {time.time() - t0:.0f} s", flush=True)
 
     teacher = load_teacher()
-    # Teacher set 1 uses stream seed 1; teacher set 2 (the baseline) seed 2: disjoint draws.
-    real = collect(FaceStream(args.batch, seed=1, teacher=teacher), args.num, seed=1, progress=progress)
+    # The teacher set uses stream seed 2k+1; the second teacher set (the baseline) 2k+2: disjoint draws.
+    real_seed, other_seed = 2 * args.seed + 1, 2 * args.seed + 2
+    real = collect(FaceStream(args.batch, seed=real_seed, teacher=teacher), args.num, seed=real_seed,
+                   progress=progress)
     if args.model:
-        other = collect(generator_batches(args.model, args.batch), args.num, seed=2, progress=progress)
+        other = collect(generator_batches(args.model, args.batch, seed=args.seed), args.num, seed=other_seed,
+                        progress=progress)
         what = args.model
     else:
-        other = collect(FaceStream(args.batch, seed=2, teacher=teacher), args.num, seed=2, progress=progress)
+        other = collect(FaceStream(args.batch, seed=other_seed, teacher=teacher), args.num, seed=other_seed,
+                        progress=progress)
         what = "teacher (disjoint set)"
-    result = swd(real, other)
-    result.update(num_images=args.num, seconds=round(time.time() - t0, 1))
+    result = swd(real, other, seed=args.seed)
+    result.update(num_images=args.num, seed=args.seed, seconds=round(time.time() - t0, 1))
     print(f"SWD x1e3, {what} vs teacher, {args.num} images each: "
           + ", ".join(f"{k} {v:.2f}" for k, v in result.items() if k.startswith("swd")))
     if args.json:
