@@ -26,9 +26,10 @@ FIXTURES = ROOT.parent / "shared" / "fixtures"
 # "bundled": i opening the i-th entry of File → Bundled models)
 CASES: dict[str, tuple[str | None, dict]] = {
     "default-model": (None, {}),
-    "bundled-stylegan1": (None, {"bundled": 1}),
-    "bundled-progan": (None, {"bundled": 2}),
-    "bundled-stylegan3-t": (None, {"bundled": 3, "equivariance": 20.0}),
+    "default-equivariance": (None, {"equivariance": 20.0}),
+    "bundled-stylegan2": (None, {"bundled": 1}),
+    "bundled-stylegan1": (None, {"bundled": 2}),
+    "bundled-progan": (None, {"bundled": 3}),
     "progan": ("tf/progan_32/model.pkl", {}),
     "stylegan1": ("tf/stylegan1_32/model.pkl", {"psi": 70}),
     "stylegan2": ("nvidia/stylegan2-ada-32/model.pkl", {"mix": "coarse"}),
