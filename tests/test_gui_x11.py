@@ -7,6 +7,7 @@ Skipped where Xvfb, xdotool or import are missing; `.ci/run` installs them, so i
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from explorer.engine.default_model import BUNDLED_MODELS
 
 pytestmark = pytest.mark.x11
 
@@ -113,14 +116,16 @@ def test_explorer_runs_in_a_real_x_server(display, tmp_path):
         def log_tail() -> str:
             return f"program output:\n{log_path.read_text()[-2000:]}"
 
+        title = f"{TITLE} — {re.escape(BUNDLED_MODELS[0].path().name)}"
+
         def loaded_window() -> str | None:
             if app.poll() is not None:
                 raise AssertionError(f"explorer exited with {app.returncode}. {log_tail()}")
-            found = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", f"{TITLE} — .*stylegan2"],
+            found = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", title],
                                    env=env, capture_output=True, text=True)
             return found.stdout.split()[0] if found.returncode == 0 and found.stdout.strip() else None
 
-        # The window opens on the default model and shows its first frame.
+        # The window opens on the default model (the first bundled one) and shows its first frame.
         window = _wait_for(loaded_window, 90, "the window with the default model", log_tail)
         def shot_when(condition, name: str, what: str) -> np.ndarray:
             """Screenshots until one satisfies `condition`; the last is kept as `name`."""
