@@ -181,18 +181,15 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {n}/{args.num} images, {time.time() - t0:.0f} s", flush=True)
 
     teacher = load_teacher()
-    # The teacher set uses stream seed 2k+1; the second teacher set (the baseline) 2k+2: disjoint draws.
+    # The teacher set uses stream seed 2k+1; the other set (model or baseline teacher set) 2k+2: disjoint draws.
     real_seed, other_seed = 2 * args.seed + 1, 2 * args.seed + 2
+    if args.model:
+        other_images, what = generator_batches(args.model, args.batch, seed=args.seed), args.model
+    else:
+        other_images, what = FaceStream(args.batch, seed=other_seed, teacher=teacher), "teacher (disjoint set)"
     real = collect(FaceStream(args.batch, seed=real_seed, teacher=teacher), args.num, seed=real_seed,
                    progress=progress)
-    if args.model:
-        other = collect(generator_batches(args.model, args.batch, seed=args.seed), args.num, seed=other_seed,
-                        progress=progress)
-        what = args.model
-    else:
-        other = collect(FaceStream(args.batch, seed=other_seed, teacher=teacher), args.num, seed=other_seed,
-                        progress=progress)
-        what = "teacher (disjoint set)"
+    other = collect(other_images, args.num, seed=other_seed, progress=progress)
     result = swd(real, other, seed=args.seed)
     result.update(num_images=args.num, seed=args.seed, seconds=round(time.time() - t0, 1))
     print(f"SWD x1e3, {what} vs teacher, {args.num} images each: "
