@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -200,6 +201,37 @@ def test_a_resume_may_change_training_settings_but_not_the_network(tmp_path, ran
         _train("stylegan3-t", tmp_path, 0.024, resume=True, more=("--channel-max", "32"))
     assert refused.value.code == 2
     assert "--channel-max cannot change when a run resumes (the run has 16)" in capsys.readouterr().err
+
+
+def test_a_grown_generator_goes_on_with_a_fresh_wider_discriminator(tmp_path, random_teacher):
+    """--init-generator: G and g_ema start as the export, D fresh (here wider); --d-warmup-kimg holds G still
+    at first; the export's notes carry the earlier training's before the new run's own."""
+    _train("progan", tmp_path / "grown", 0.032)  # 4 -> 8 -> 16 px grown by 0.028 kimg
+    grown = load_model(tmp_path / "grown" / "G_ema.pt")
+    start = {k: v.clone() for k, v in grown.generator.state_dict().items()}
+    more = ("--init-generator", str(tmp_path / "grown" / "G_ema.pt"), "--d-warmup-kimg", "0.008",
+            "--d-channel-base", "128", "--lr-d", "0.002")
+    trainer = _train("progan", tmp_path / "on", 0.008, more=more)  # two steps, both with G held
+    assert trainer.lod == 0 and trainer.ema_rampup is None
+    assert trainer.D.fromrgb.weight.shape[0] == 8  # min(128 / 16, 16) channels at 16 px; G has 4
+    for net in (trainer.G, trainer.g_ema):
+        assert all(torch.equal(v, start[k]) for k, v in net.state_dict().items())
+    trainer = _train("progan", tmp_path / "on", 0.016, resume=True)  # two more, G trains
+    assert trainer.ema_rampup is None and [g["lr"] for g in trainer.opt_G.param_groups] == [0.001]
+    assert [g["lr"] for g in trainer.opt_D.param_groups] == [0.002]
+    assert not all(torch.equal(v, start[k]) for k, v in trainer.G.state_dict().items())
+    notes = load_model(tmp_path / "on" / "G_ema.pt").info.notes
+    assert notes[0] == grown.info.notes[0] and notes[0].endswith("0 kimg, 0.0 CPU hours")
+    assert notes[1].startswith("trained on with a fresh discriminator on DCGAN teacher faces") and len(notes) == 2
+
+
+def test_a_run_starts_only_from_a_generator_it_would_build(tmp_path, random_teacher):
+    _train("progan", tmp_path / "growing", 0.008)  # still at 8 px
+    _train("stylegan2", tmp_path / "other", 0.004)
+    for export, why in (("growing", "a generator still growing (lod 1.5)"), ("other", "a stylegan2 generator")):
+        with pytest.raises(SystemExit, match=re.escape(why)):
+            _train("progan", tmp_path / "on", 0.004, more=("--init-generator", str(tmp_path / export / "G_ema.pt")))
+    assert not (tmp_path / "on" / CHECKPOINT).exists()
 
 
 def test_training_time_is_told_per_device():

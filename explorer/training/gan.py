@@ -37,6 +37,7 @@ class GANTrainer:
         self.g_ema = use_fused_modconv(copy.deepcopy(G), True).eval().requires_grad_(False)
         self.D = D
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=lr, betas=(0.0, 0.99), eps=1e-8)
+        self.lr_g = lr
         lr_d = lr if lr_d is None else lr_d
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=(0.0, 0.99), eps=1e-8)
         self.ema_kimg, self.ema_rampup = ema_kimg, ema_rampup
@@ -59,6 +60,12 @@ class GANTrainer:
     def update_ema(self, batch: int, images_seen: int) -> None:
         """Move g_ema toward G after a step that took the count of images seen to `images_seen + batch`."""
         ema_update(self.g_ema, self.G, ema_beta(batch, images_seen + batch, self.ema_kimg, self.ema_rampup))
+
+    def hold_g(self, held: bool) -> None:
+        """Keep G still (its rate 0; Adam's moments still learn) or let it train at its own rate: a fresh D
+        beside a trained G first has to learn what to tell it."""
+        for group in self.opt_G.param_groups:
+            group["lr"] = 0.0 if held else self.lr_g
 
     @staticmethod
     def optimise(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:

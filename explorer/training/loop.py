@@ -2,8 +2,9 @@
 resumable checkpoints written atomically, the EMA generator, sample grids and the export of the
 EMA generator to our own format (what `assets/` ships).
 
-A trainer is an object with `step(reals, images_seen) -> dict of floats`, `sample(z)`, `g_ema`,
-`family`, `config`, `state_dict()` and `load_state_dict()` (`gan.GANTrainer` has most of it);
+A trainer is an object with `step(reals, images_seen) -> dict of floats`, `sample(z)`, `G`, `g_ema`,
+`ema_rampup`, `hold_g(held)`, `family`, `config`, `state_dict()` and `load_state_dict()`
+(`gan.GANTrainer` has most of it);
 `run(trainer, args)` does the rest. Everything a resumed run needs is in `<out>/checkpoint.pt`
 (networks, optimisers, counters, the torch and data-stream random states), so stopping and resuming
 continues the very same run.
@@ -22,7 +23,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ..engine.formats import native
+from ..engine.formats import native, read_checkpoint
 from ..engine.formats.checkpoint import Checkpoint
 from .teacher import FaceStream
 
@@ -45,6 +46,10 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-seconds", type=float, default=60)
     p.add_argument("--snapshot-kimg", type=float, default=50,
                    help="also keep the export as G_ema-<kimg>.pt each time this many kimg passed (0: never)")
+    p.add_argument("--init-generator", type=Path, default=None,
+                   help="start from this export's generator (G and G_ema) with a fresh D and optimisers")
+    p.add_argument("--d-warmup-kimg", type=float, default=0,
+                   help="hold G still (its rate 0) for the run's first thousand images, while a fresh D catches up")
 
 
 def add_model_args(p: argparse.ArgumentParser, lr: float, ema_kimg: float = 5.0) -> None:
@@ -156,8 +161,10 @@ def sample_latents(z_dim: int, n: int = 64) -> torch.Tensor:
 
 
 def export(trainer, path: Path, progress: Progress) -> None:
-    """The EMA generator in our own format (CPU tensors), with how long it trained in its notes."""
-    notes = [f"trained by latent-explorer on DCGAN teacher faces (gan-face-generate 1.1.1): "
+    """The EMA generator in our own format (CPU tensors), with how long it trained in its notes (after
+    those of the export the run started from, if any)."""
+    what = "trained on with a fresh discriminator" if progress.earlier else "trained by latent-explorer"
+    notes = [*progress.earlier, f"{what} on DCGAN teacher faces (gan-face-generate 1.1.1): "
              f"{progress.images_seen / 1000:.0f} kimg, {progress.hours_text()}"]
     ckpt = Checkpoint(generator=trainer.g_ema, family=trainer.family, source="latent-explorer-training",
                       format=native.FORMAT, config=trainer.config, network="G_ema", networks=("G_ema",),
@@ -167,13 +174,14 @@ def export(trainer, path: Path, progress: Progress) -> None:
 
 class Progress:
     """Counters a run carries across resumes: steps, images seen and training time, of which how much on a
-    GPU (a run may move between devices)."""
+    GPU (a run may move between devices), and the notes of the export it started from (`--init-generator`)."""
 
     def __init__(self):
         self.step = 0
         self.images_seen = 0
         self.seconds = 0.0
         self.gpu_seconds = 0.0
+        self.earlier: list[str] = []
 
     def add_time(self, seconds: float, device: torch.device) -> None:
         self.seconds += seconds
@@ -188,12 +196,29 @@ class Progress:
 
     def state_dict(self) -> dict:
         return {"step": self.step, "images_seen": self.images_seen, "seconds": self.seconds,
-                "gpu_seconds": self.gpu_seconds}
+                "gpu_seconds": self.gpu_seconds, "earlier": self.earlier}
 
     def load_state_dict(self, state: dict) -> None:
         self.step, self.images_seen = int(state["step"]), int(state["images_seen"])
         self.seconds = float(state["seconds"])
         self.gpu_seconds = float(state.get("gpu_seconds", 0.0))  # runs saved before GPU training was possible
+        self.earlier = [str(note) for note in state.get("earlier", [])]
+
+
+def init_generator(trainer, path: Path, progress: Progress) -> None:
+    """Start the run from an export of ours: G and g_ema take its weights (D and the optimisers stay fresh),
+    and its notes go before the run's own. Its network must be the one the run's settings build."""
+    ckpt = read_checkpoint(path)
+    ours = {k: v for k, v in trainer.config.items() if k != "lod"}
+    theirs = {k: v for k, v in ckpt.config.items() if k != "lod"}
+    if ckpt.family != trainer.family or theirs != ours:
+        raise SystemExit(f"{path}: a {ckpt.family} generator with {theirs}, not the {trainer.family} one "
+                         f"this run builds ({ours})")
+    if ckpt.config.get("lod", 0) != 0:
+        raise SystemExit(f"{path}: a generator still growing (lod {ckpt.config['lod']}), not a full-size one")
+    for net in (trainer.G, trainer.g_ema):
+        net.load_state_dict(ckpt.generator.state_dict())
+    progress.earlier = list(ckpt.notes)
 
 
 def save_checkpoint(out: Path, trainer, progress: Progress, stream: FaceStream, args: dict) -> None:
@@ -232,6 +257,11 @@ def run(trainer, args: argparse.Namespace, stream: FaceStream | None = None) -> 
     if args.resume and (out / CHECKPOINT).is_file():
         load_checkpoint(out, trainer, progress, stream)
         print(f"resumed at {progress.images_seen / 1000:.1f} kimg, step {progress.step}", flush=True)
+    elif args.init_generator is not None:
+        init_generator(trainer, args.init_generator, progress)
+    if args.init_generator is not None:
+        trainer.ema_rampup = None  # g_ema starts trained: no short half-life while the run is young
+    warmup = int(args.d_warmup_kimg * 1000)
     z_fixed = sample_latents(trainer.g_ema.z_dim).to(device)
     snapshot_images = int(args.snapshot_kimg * 1000)
     snapshots_passed = progress.images_seen // snapshot_images if snapshot_images > 0 else 0
@@ -257,6 +287,7 @@ def run(trainer, args: argparse.Namespace, stream: FaceStream | None = None) -> 
     while progress.images_seen < target and time.time() < deadline:
         t0 = time.time()
         reals = stream.next()
+        trainer.hold_g(progress.images_seen < warmup)
         stats = trainer.step(reals, progress.images_seen)  # its .item() calls wait for the GPU
         progress.step += 1
         progress.images_seen += reals.shape[0]

@@ -13,6 +13,10 @@ export carry the matching level of detail (`lod`), which the engine renders as t
 nearest-upsampled to full size.
 
     python -m explorer.training.progan --out training-runs/progan-64 --kimg 1000 [--resume]
+
+A grown generator can go on with a fresh (and maybe wider) D: `--init-generator G_ema.pt` keeps the run at
+full size, `--d-warmup-kimg` holds G still while D learns, `--d-channel-base` widens D and `--lr-d`
+lets it learn faster than G.
 """
 
 from __future__ import annotations
@@ -88,13 +92,14 @@ class ProGANTrainer(GANTrainer):
     family = FAMILY
 
     def __init__(self, config: dict, lr: float = 0.001, stable_kimg: float = 30, fade_kimg: float = 30,
-                 gp_weight: float = 10.0, drift: float = 0.001, ema_kimg: float = 10.0):
+                 gp_weight: float = 10.0, drift: float = 0.001, ema_kimg: float = 10.0,
+                 d_channels: dict[int, int] | None = None, lr_d: float | None = None):
         self.base_config = config
         res = config["img_resolution"]
         G = build_generator(FAMILY, config)
-        D = Discriminator(res, dict(zip(G.synthesis.block_resolutions, config["channels"], strict=True)),
+        D = Discriminator(res, d_channels or dict(zip(G.synthesis.block_resolutions, config["channels"], strict=True)),
                           growing=True)
-        super().__init__(G, D, lr, ema_kimg=ema_kimg)
+        super().__init__(G, D, lr, lr_d=lr_d, ema_kimg=ema_kimg)
         self.levels = len(G.synthesis.block_resolutions)
         self.stable_kimg, self.fade_kimg = stable_kimg, fade_kimg
         self.gp_weight, self.drift = gp_weight, drift
@@ -160,10 +165,16 @@ def main(argv: list[str] | None = None) -> ProGANTrainer:
     p.add_argument("--stable-kimg", type=float, default=30, help="training at each resolution (thousand images)")
     p.add_argument("--fade-kimg", type=float, default=30, help="fade-in of each new resolution (thousand images)")
     p.add_argument("--gp-weight", type=float, default=10.0, help="WGAN-GP weight (lambda)")
+    p.add_argument("--lr-d", type=float, default=None, help="D's learning rate (default: --lr)")
+    p.add_argument("--d-channel-base", type=int, default=None,
+                   help="D's --channel-base where it should be wider than G's (default: G's)")
     args = setup(p, argv)
     config = generator_config(args.resolution, args.channel_base, args.channel_max, args.z_dim)
-    trainer = ProGANTrainer(config, lr=args.lr, stable_kimg=args.stable_kimg, fade_kimg=args.fade_kimg,
-                            gp_weight=args.gp_weight, ema_kimg=args.ema_kimg)
+    d_channels = channel_table(args.resolution, args.d_channel_base or args.channel_base, args.channel_max)
+    grown = args.init_generator is not None  # a grown generator goes on at full size: no schedule
+    trainer = ProGANTrainer(config, lr=args.lr, stable_kimg=0 if grown else args.stable_kimg,
+                            fade_kimg=0 if grown else args.fade_kimg, gp_weight=args.gp_weight,
+                            ema_kimg=args.ema_kimg, d_channels=d_channels, lr_d=args.lr_d)
     run(trainer, args)
     return trainer
 
