@@ -51,6 +51,14 @@ def rel_err(ours, ref) -> float:
     return float(np.max(np.abs(ours - ref)) / (np.std(ref) + 1e-8))
 
 
+def assert_same_picture(ours: np.ndarray, ref: np.ndarray) -> None:
+    """uint8 pictures equal up to float rounding. A batch of several latents may run other kernels than
+    one alone, which can move a value across a rounding edge: one level at most, on a few values."""
+    diff = np.abs(np.asarray(ours, np.int16) - np.asarray(ref, np.int16))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01, f"{(diff > 0).sum()} of {diff.size} values differ, " \
+        f"by up to {diff.max()}"
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """The fixture networks are tiny: on shared cores one thread runs them several times faster."""

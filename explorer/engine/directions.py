@@ -478,7 +478,8 @@ def direction_sheet(
 ) -> DirectionSheet | None:
     """Render a direction sheet (as GANSpace's figures) in batches, on the calling thread.
 
-    Cell (k, s, t) is exactly what `render` draws for `sheet_request(base, seed, directions.edit(k, step))`.
+    Cell (k, s, t) is what `render` draws for `sheet_request(base, seed, directions.edit(k, step))`, up to
+    float rounding (a batch may run other kernels than one image alone).
 
     Args:
         model: the generator.
