@@ -249,6 +249,15 @@ def test_training_time_is_told_per_device():
     assert gpu_only.hours_text() == "0.5 GPU hours"
 
 
+def test_a_paused_trainer_does_not_count_the_pause():
+    progress = loop.Progress()
+    progress.add_time(1.0, torch.device("cpu"), cpu_seconds=1.9)      # two threads busy: the wall time counts
+    progress.add_time(900.0, torch.device("cpu"), cpu_seconds=2.0)    # stopped for 15 minutes within the step
+    assert progress.seconds == 3.0
+    progress.add_time(5.0, torch.device("cuda"), cpu_seconds=0.5)     # the CPU waits on the GPU: wall time
+    assert (progress.seconds, progress.gpu_seconds) == (8.0, 5.0)
+
+
 @pytest.mark.cuda
 @pytest.mark.parametrize("family", ["stylegan2", "stylegan3-t", "progan"])
 def test_a_run_trains_on_the_gpu_and_resumes_on_the_cpu(family, tmp_path, random_teacher):

@@ -183,7 +183,12 @@ class Progress:
         self.gpu_seconds = 0.0
         self.earlier: list[str] = []
 
-    def add_time(self, seconds: float, device: torch.device) -> None:
+    def add_time(self, seconds: float, device: torch.device, cpu_seconds: float | None = None) -> None:
+        """Count a step of `seconds` wall time. On the CPU no more than the process's CPU time in it
+        (`cpu_seconds`), so a trainer paused with SIGSTOP (to measure something beside it) does not count
+        the pause."""
+        if device.type == "cpu" and cpu_seconds is not None:
+            seconds = min(seconds, cpu_seconds)
         self.seconds += seconds
         if device.type != "cpu":
             self.gpu_seconds += seconds
@@ -285,13 +290,13 @@ def run(trainer, args: argparse.Namespace, stream: FaceStream | None = None) -> 
     window: dict[str, list[float]] = {}
     window_start, window_images = time.time(), 0
     while progress.images_seen < target and time.time() < deadline:
-        t0 = time.time()
+        t0, cpu0 = time.time(), time.process_time()
         reals = stream.next()
         trainer.hold_g(progress.images_seen < warmup)
         stats = trainer.step(reals, progress.images_seen)  # its .item() calls wait for the GPU
         progress.step += 1
         progress.images_seen += reals.shape[0]
-        progress.add_time(time.time() - t0, device)
+        progress.add_time(time.time() - t0, device, time.process_time() - cpu0)
         window_images += reals.shape[0]
         for k, v in stats.items():
             window.setdefault(k, []).append(v)
