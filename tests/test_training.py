@@ -217,12 +217,23 @@ def test_a_grown_generator_goes_on_with_a_fresh_wider_discriminator(tmp_path, ra
     for net in (trainer.G, trainer.g_ema):
         assert all(torch.equal(v, start[k]) for k, v in net.state_dict().items())
     trainer = _train("progan", tmp_path / "on", 0.016, resume=True)  # two more, G trains
-    assert trainer.ema_rampup is None and [g["lr"] for g in trainer.opt_G.param_groups] == [0.001]
+    assert trainer.ema_rampup is None and not trainer.g_held
     assert [g["lr"] for g in trainer.opt_D.param_groups] == [0.002]
     assert not all(torch.equal(v, start[k]) for k, v in trainer.G.state_dict().items())
     notes = load_model(tmp_path / "on" / "G_ema.pt").info.notes
     assert notes[0] == grown.info.notes[0] and notes[0].endswith("0 kimg, 0.0 CPU hours")
     assert notes[1].startswith("trained on with a fresh discriminator on DCGAN teacher faces") and len(notes) == 2
+
+
+def test_a_held_stylegan_generator_keeps_its_running_averages(tmp_path, random_teacher):
+    """During --d-warmup-kimg nothing of G moves, w_avg included (D's fakes must not update it)."""
+    _train("stylegan2", tmp_path / "first", 0.008)
+    start = load_model(tmp_path / "first" / "G_ema.pt").generator.state_dict()
+    more = ("--init-generator", str(tmp_path / "first" / "G_ema.pt"), "--d-warmup-kimg", "0.008")
+    trainer = _train("stylegan2", tmp_path / "on", 0.008, more=more)
+    assert all(torch.equal(v, start[k]) for k, v in trainer.G.state_dict().items())
+    assert not all(torch.equal(v, start[k]) for k, v in _train("stylegan2", tmp_path / "on", 0.012, resume=True)
+                   .G.state_dict().items())
 
 
 def test_a_run_starts_only_from_a_generator_it_would_build(tmp_path, random_teacher):
@@ -349,3 +360,26 @@ def test_the_committed_training_state_still_resumes():
     assert torch.equal(trainer.D.blocks[0].conv0.weight, state["trainer"]["D"]["blocks.0.conv0.weight"])
     logits = trainer.D(trainer.sample(torch.randn(4, args["z_dim"], generator=torch.Generator().manual_seed(0))))
     assert logits.shape == (4, 1) and torch.isfinite(logits).all()
+
+
+def test_the_committed_progan_state_resumes(tmp_path, random_teacher):
+    """training-state/progan-64 is where the next session goes on: a resume takes one more step of that run,
+    at full size with its fresh D's settings, and the export still names the training before it."""
+    from explorer.training import progan
+
+    shutil.copytree(Path(__file__).parents[1] / "training-state/progan-64", tmp_path, dirs_exist_ok=True)
+    before = torch.load(tmp_path / CHECKPOINT, weights_only=True)
+    seen = before["progress"]["images_seen"]
+    threads = torch.get_num_threads()
+    try:
+        trainer = progan.main(["--out", str(tmp_path), "--kimg", str((seen + 16) / 1000), "--resume",
+                               "--log-seconds", "1e9", "--snapshot-kimg", "0"])
+    finally:
+        torch.set_num_threads(threads)
+    after = torch.load(tmp_path / CHECKPOINT, weights_only=True)
+    assert after["progress"]["images_seen"] == seen + 16 and after["progress"]["step"] == before["progress"]["step"] + 1
+    assert trainer.lod == 0 and trainer.ema_rampup is None
+    assert [g["lr"] for g in trainer.opt_G.param_groups] == [0.000125]
+    assert [g["lr"] for g in trainer.opt_D.param_groups] == [0.0005]
+    notes = load_model(tmp_path / "G_ema.pt").info.notes
+    assert "1149 kimg, 13.6 CPU hours" in notes[0] and notes[1].startswith("trained on with a fresh discriminator")

@@ -37,7 +37,7 @@ class GANTrainer:
         self.g_ema = use_fused_modconv(copy.deepcopy(G), True).eval().requires_grad_(False)
         self.D = D
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=lr, betas=(0.0, 0.99), eps=1e-8)
-        self.lr_g = lr
+        self.g_held = False  # see hold_g
         lr_d = lr if lr_d is None else lr_d
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=(0.0, 0.99), eps=1e-8)
         self.ema_kimg, self.ema_rampup = ema_kimg, ema_rampup
@@ -62,10 +62,9 @@ class GANTrainer:
         ema_update(self.g_ema, self.G, ema_beta(batch, images_seen + batch, self.ema_kimg, self.ema_rampup))
 
     def hold_g(self, held: bool) -> None:
-        """Keep G still (its rate 0; Adam's moments still learn) or let it train at its own rate: a fresh D
-        beside a trained G first has to learn what to tell it."""
-        for group in self.opt_G.param_groups:
-            group["lr"] = 0.0 if held else self.lr_g
+        """Skip G's updates (weights and running averages) while `held`: a fresh D beside a trained G first
+        has to learn what to tell it."""
+        self.g_held = held
 
     @staticmethod
     def optimise(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
@@ -142,19 +141,20 @@ class LogisticTrainer(GANTrainer):
         stats = {}
 
         # G: make D call the fakes real.
-        self.D.requires_grad_(False)
-        self.G.requires_grad_(True)
-        fake, _ = self.generate(n)
-        loss_g = nonsaturating_g(self.discriminate(fake, images_seen))
-        stats["loss_g"] = loss_g.item()
-        self.optimise(self.opt_G, loss_g + self.g_regulariser(n, stats))
+        if not self.g_held:
+            self.D.requires_grad_(False)
+            self.G.requires_grad_(True)
+            fake, _ = self.generate(n)
+            loss_g = nonsaturating_g(self.discriminate(fake, images_seen))
+            stats["loss_g"] = loss_g.item()
+            self.optimise(self.opt_G, loss_g + self.g_regulariser(n, stats))
 
         # D: fakes fake, reals real (in separate calls, so minibatch-stddev groups never mix the two);
         # every r1_interval steps add R1.
         self.D.requires_grad_(True)
         self.G.requires_grad_(False)
         with torch.no_grad():
-            fake, _ = self.generate(n, update_emas=True)
+            fake, _ = self.generate(n, update_emas=not self.g_held)
         do_r1 = self.r1_gamma > 0 and self.steps % self.r1_interval == 0
         reals = reals.detach().requires_grad_(do_r1)
         logits_fake = self.discriminate(fake, images_seen)

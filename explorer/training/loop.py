@@ -49,7 +49,7 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init-generator", type=Path, default=None,
                    help="start from this export's generator (G and G_ema) with a fresh D and optimisers")
     p.add_argument("--d-warmup-kimg", type=float, default=0,
-                   help="hold G still (its rate 0) for the run's first thousand images, while a fresh D catches up")
+                   help="train D alone for the run's first this many thousand images, while a fresh D catches up")
 
 
 def add_model_args(p: argparse.ArgumentParser, lr: float, ema_kimg: float = 5.0) -> None:
@@ -75,7 +75,7 @@ RUN_ONLY_ARGS = ("out", "kimg", "resume", "threads", "device", "minutes", "ckpt_
                  "snapshot_kimg")
 # Training settings a resumed run takes from its command line when given there (a run that stalls may go
 # on with, say, a lower learning rate); the network, data and seed stay what the run was started with.
-TUNABLE_ARGS = ("lr", "lr_d", "r1_gamma", "mixing", "pl_weight", "ema_kimg", "gp_weight")
+TUNABLE_ARGS = ("lr", "lr_d", "r1_gamma", "mixing", "pl_weight", "ema_kimg", "gp_weight", "d_warmup_kimg")
 
 
 def given_args(p: argparse.ArgumentParser, argv: list[str] | None, keys) -> set[str]:

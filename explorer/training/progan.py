@@ -138,10 +138,11 @@ class ProGANTrainer(GANTrainer):
         self.optimise(self.opt_D, loss_d + gp * self.gp_weight)
 
         # G: raise D's score of the fakes.
-        self.D.requires_grad_(False)
-        loss_g = wasserstein_g(self.D(self.generate(n, level, alpha), alpha))
-        stats["loss_g"] = loss_g.item()
-        self.optimise(self.opt_G, loss_g)
+        if not self.g_held:
+            self.D.requires_grad_(False)
+            loss_g = wasserstein_g(self.D(self.generate(n, level, alpha), alpha))
+            stats["loss_g"] = loss_g.item()
+            self.optimise(self.opt_G, loss_g)
 
         self.steps += 1
         self.images_seen = images_seen + n
