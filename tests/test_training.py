@@ -98,16 +98,20 @@ TINY = {
 }
 
 
-def _train(family: str, out, kimg: float, resume: bool = False, more: tuple[str, ...] = ()):
-    module, extra = TINY[family]
-    module = __import__(f"explorer.training.{module}", fromlist=["main"])
-    args = ["--out", str(out), "--kimg", str(kimg), "--batch", "4", "--resolution", "16", "--log-seconds", "1e9",
-            *extra, *more]
+def _main(module: str, argv: list[str]):
+    """A trainer's main(argv), leaving torch's thread count as it was (the trainers set their own)."""
     threads = torch.get_num_threads()
     try:
-        return module.main([*args, "--resume"] if resume else args)
+        return __import__(f"explorer.training.{module}", fromlist=["main"]).main(argv)
     finally:
         torch.set_num_threads(threads)
+
+
+def _train(family: str, out, kimg: float, resume: bool = False, more: tuple[str, ...] = ()):
+    module, extra = TINY[family]
+    args = ["--out", str(out), "--kimg", str(kimg), "--batch", "4", "--resolution", "16", "--log-seconds", "1e9",
+            *extra, *more]
+    return _main(module, [*args, "--resume"] if resume else args)
 
 
 @pytest.fixture
@@ -365,17 +369,11 @@ def test_the_committed_training_state_still_resumes():
 def test_the_committed_progan_state_resumes(tmp_path, random_teacher):
     """training-state/progan-64 is where the next session goes on: a resume takes one more step of that run,
     at full size with its fresh D's settings, and the export still names the training before it."""
-    from explorer.training import progan
-
     shutil.copytree(Path(__file__).parents[1] / "training-state/progan-64", tmp_path, dirs_exist_ok=True)
     before = torch.load(tmp_path / CHECKPOINT, weights_only=True)
     seen = before["progress"]["images_seen"]
-    threads = torch.get_num_threads()
-    try:
-        trainer = progan.main(["--out", str(tmp_path), "--kimg", str((seen + 16) / 1000), "--resume",
+    trainer = _main("progan", ["--out", str(tmp_path), "--kimg", str((seen + 16) / 1000), "--resume",
                                "--log-seconds", "1e9", "--snapshot-kimg", "0"])
-    finally:
-        torch.set_num_threads(threads)
     after = torch.load(tmp_path / CHECKPOINT, weights_only=True)
     assert after["progress"]["images_seen"] == seen + 16 and after["progress"]["step"] == before["progress"]["step"] + 1
     assert trainer.lod == 0 and trainer.ema_rampup is None

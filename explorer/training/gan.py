@@ -37,7 +37,7 @@ class GANTrainer:
         self.g_ema = use_fused_modconv(copy.deepcopy(G), True).eval().requires_grad_(False)
         self.D = D
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=lr, betas=(0.0, 0.99), eps=1e-8)
-        self.g_held = False  # see hold_g
+        self.g_held = False  # skip G's updates (weights and running averages): a fresh D learns first
         lr_d = lr if lr_d is None else lr_d
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=(0.0, 0.99), eps=1e-8)
         self.ema_kimg, self.ema_rampup = ema_kimg, ema_rampup
@@ -60,11 +60,6 @@ class GANTrainer:
     def update_ema(self, batch: int, images_seen: int) -> None:
         """Move g_ema toward G after a step that took the count of images seen to `images_seen + batch`."""
         ema_update(self.g_ema, self.G, ema_beta(batch, images_seen + batch, self.ema_kimg, self.ema_rampup))
-
-    def hold_g(self, held: bool) -> None:
-        """Skip G's updates (weights and running averages) while `held`: a fresh D beside a trained G first
-        has to learn what to tell it."""
-        self.g_held = held
 
     @staticmethod
     def optimise(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:

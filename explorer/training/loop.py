@@ -3,7 +3,7 @@ resumable checkpoints written atomically, the EMA generator, sample grids and th
 EMA generator to our own format (what `assets/` ships).
 
 A trainer is an object with `step(reals, images_seen) -> dict of floats`, `sample(z)`, `G`, `g_ema`,
-`ema_rampup`, `hold_g(held)`, `family`, `config`, `state_dict()` and `load_state_dict()`
+`ema_rampup`, `g_held`, `family`, `config`, `state_dict()` and `load_state_dict()`
 (`gan.GANTrainer` has most of it);
 `run(trainer, args)` does the rest. Everything a resumed run needs is in `<out>/checkpoint.pt`
 (networks, optimisers, counters, the torch and data-stream random states), so stopping and resuming
@@ -221,8 +221,9 @@ def init_generator(trainer, path: Path, progress: Progress) -> None:
                          f"this run builds ({ours})")
     if ckpt.config.get("lod", 0) != 0:
         raise SystemExit(f"{path}: a generator still growing (lod {ckpt.config['lod']}), not a full-size one")
+    state = ckpt.generator.state_dict()
     for net in (trainer.G, trainer.g_ema):
-        net.load_state_dict(ckpt.generator.state_dict())
+        net.load_state_dict(state)
     progress.earlier = list(ckpt.notes)
 
 
@@ -292,7 +293,7 @@ def run(trainer, args: argparse.Namespace, stream: FaceStream | None = None) -> 
     while progress.images_seen < target and time.time() < deadline:
         t0, cpu0 = time.time(), time.process_time()
         reals = stream.next()
-        trainer.hold_g(progress.images_seen < warmup)
+        trainer.g_held = progress.images_seen < warmup
         stats = trainer.step(reals, progress.images_seen)  # its .item() calls wait for the GPU
         progress.step += 1
         progress.images_seen += reals.shape[0]

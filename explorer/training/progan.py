@@ -97,8 +97,8 @@ class ProGANTrainer(GANTrainer):
         self.base_config = config
         res = config["img_resolution"]
         G = build_generator(FAMILY, config)
-        D = Discriminator(res, d_channels or dict(zip(G.synthesis.block_resolutions, config["channels"], strict=True)),
-                          growing=True)
+        d_channels = d_channels or dict(zip(G.synthesis.block_resolutions, config["channels"], strict=True))
+        D = Discriminator(res, d_channels, growing=True)
         super().__init__(G, D, lr, lr_d=lr_d, ema_kimg=ema_kimg)
         self.levels = len(G.synthesis.block_resolutions)
         self.stable_kimg, self.fade_kimg = stable_kimg, fade_kimg
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> ProGANTrainer:
                    help="D's --channel-base where it should be wider than G's (default: G's)")
     args = setup(p, argv)
     config = generator_config(args.resolution, args.channel_base, args.channel_max, args.z_dim)
-    d_channels = channel_table(args.resolution, args.d_channel_base or args.channel_base, args.channel_max)
+    d_channels = channel_table(args.resolution, args.d_channel_base, args.channel_max) if args.d_channel_base else None
     grown = args.init_generator is not None  # a grown generator goes on at full size: no schedule
     trainer = ProGANTrainer(config, lr=args.lr, stable_kimg=0 if grown else args.stable_kimg,
                             fade_kimg=0 if grown else args.fade_kimg, gp_weight=args.gp_weight,
