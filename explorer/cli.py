@@ -575,7 +575,10 @@ def _bench(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `explorer` command."""
     args = build_parser().parse_args(argv)
+    from .engine.cpu_heap import keep_freed_memory
     from .engine.errors import LoadError
+
+    keep_freed_memory()
 
     try:
         return _run(args)

@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 import torch
 
+from explorer.engine.cpu_heap import keep_freed_memory
+
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 TEST_TIMEOUT_S = 900  # far above the slowest test; a deadlock must not eat CI's whole time
+
+
+def pytest_configure(config):
+    """Run with the heap the `explorer` command sets up (and as fast)."""
+    keep_freed_memory()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from .cpu_heap import freed_memory_kept
 from .networks import build_generator
 from .ops.impl import force_reference_ops
 
@@ -109,6 +110,7 @@ def write_json(rows: list[BenchRow], path: str | Path) -> None:
     data = {
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "heap_kept": freed_memory_kept(),
         "rows": [{**asdict(r), "median": r.median} for r in rows],
     }
     Path(path).write_text(json.dumps(data, indent=2))

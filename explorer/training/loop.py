@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from ..engine.cpu_heap import keep_freed_memory
 from ..engine.formats import native, read_checkpoint
 from ..engine.formats.checkpoint import Checkpoint
 from .teacher import FaceStream
@@ -111,6 +112,7 @@ def setup(p: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse
     """The settings of this run (see `resumed_args`), torch's thread count, and the seed that the
     networks' initial weights are drawn from (call before building them)."""
     args = resumed_args(p, argv)
+    keep_freed_memory()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions

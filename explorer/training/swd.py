@@ -24,6 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..engine.cpu_heap import keep_freed_memory
+
 PATCH = 7
 DESCRIPTORS_PER_IMAGE = 128
 DIRS_PER_REPEAT = 128
@@ -171,6 +173,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="draw other image sets and projections (0 = the published figures); figures for several "
                         "seeds show how far apart two measurements of the same model fall")
     args = p.parse_args(argv)
+    keep_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
 
