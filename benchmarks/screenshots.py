@@ -58,8 +58,10 @@ def main(out_dir: Path, names: list[str] | None = None) -> int:
     os.environ["EXPLORER_CACHE_DIR"] = str(tmp / "cache")
 
     from explorer.app import create_window
+    from explorer.engine.cpu_heap import keep_freed_memory
     from explorer.widgets.settings import Settings
 
+    keep_freed_memory()  # as the `explorer` command does: the Performance dock shows the program's speed
     app = QApplication.instance() or QApplication([])
     out_dir.mkdir(parents=True, exist_ok=True)
     failures = 0

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from explorer.cli import parse_grid, parse_seeds, parse_size  # noqa: E402
 from explorer.engine import load_model  # noqa: E402
+from explorer.engine.cpu_heap import keep_freed_memory  # noqa: E402
 from explorer.engine.interpolate import walk_from_seeds  # noqa: E402
 from explorer.engine.render import RenderRequest  # noqa: E402
 from explorer.engine.video import VideoSettings, export_video, iter_frame_batches  # noqa: E402
@@ -79,6 +80,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args()
+    keep_freed_memory()  # as the `explorer` command does
     if args.threads is not None:
         torch.set_num_threads(args.threads)
 
