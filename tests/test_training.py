@@ -366,18 +366,37 @@ def test_the_committed_training_state_still_resumes():
     assert logits.shape == (4, 1) and torch.isfinite(logits).all()
 
 
+def _resume_committed(run: str, module: str, out: Path):
+    """One more step of the committed run `training-state/<run>` in `out`: the trainer, and the saved run
+    settings and progress before it."""
+    shutil.copytree(Path(__file__).parents[1] / "training-state" / run, out, dirs_exist_ok=True)
+    before = torch.load(out / CHECKPOINT, weights_only=True)
+    seen = before["progress"]["images_seen"]
+    trainer = _main(module, ["--out", str(out), "--kimg", str((seen + 16) / 1000), "--resume",
+                             "--log-seconds", "1e9", "--snapshot-kimg", "0"])
+    after = torch.load(out / CHECKPOINT, weights_only=True)
+    assert after["progress"]["images_seen"] == seen + 16 and after["progress"]["step"] == before["progress"]["step"] + 1
+    return trainer, json.loads(before["args"])
+
+
 def test_the_committed_progan_state_resumes(tmp_path, random_teacher):
     """training-state/progan-64 is where the next session goes on: a resume takes one more step of that run,
-    at full size with its fresh D's settings, and the export still names the training before it."""
-    shutil.copytree(Path(__file__).parents[1] / "training-state/progan-64", tmp_path, dirs_exist_ok=True)
-    before = torch.load(tmp_path / CHECKPOINT, weights_only=True)
-    seen = before["progress"]["images_seen"]
-    trainer = _main("progan", ["--out", str(tmp_path), "--kimg", str((seen + 16) / 1000), "--resume",
-                               "--log-seconds", "1e9", "--snapshot-kimg", "0"])
-    after = torch.load(tmp_path / CHECKPOINT, weights_only=True)
-    assert after["progress"]["images_seen"] == seen + 16 and after["progress"]["step"] == before["progress"]["step"] + 1
+    at full size with its fresh D's settings (the rates it was last run at), and the export still names the
+    training before it."""
+    trainer, args = _resume_committed("progan-64", "progan", tmp_path)
     assert trainer.lod == 0 and trainer.ema_rampup is None
-    assert [g["lr"] for g in trainer.opt_G.param_groups] == [0.000125]
-    assert [g["lr"] for g in trainer.opt_D.param_groups] == [0.0005]
+    assert args["lr"] != args["lr_d"]  # both rates were set apart from the defaults: a resume must keep them
+    assert [g["lr"] for g in trainer.opt_G.param_groups] == [args["lr"]]
+    assert [g["lr"] for g in trainer.opt_D.param_groups] == [args["lr_d"]]
     notes = load_model(tmp_path / "G_ema.pt").info.notes
     assert "1149 kimg, 13.6 CPU hours" in notes[0] and notes[1].startswith("trained on with a fresh discriminator")
+
+
+def test_the_committed_stylegan3r_state_resumes(tmp_path, random_teacher):
+    """training-state/sg3r-64 goes on as the -R run it was started as: the small -R generator (1x1 convs,
+    radial filters, channels doubled to 128) and D's input blur fading out over 100 kimg."""
+    trainer, args = _resume_committed("sg3r-64", "stylegan3", tmp_path)
+    assert trainer.family == "stylegan3-r" and args["num_layers"] == 6 and args["channel_max"] == 64
+    assert trainer.config["conv_kernel"] == 1 and trainer.config["channel_max"] == 128
+    assert (trainer.blur_sigma, trainer.blur_kimg) == (2.5, 100)  # 10 px per 256 px, over 200 kimg x batch / 32
+    assert load_model(tmp_path / "G_ema.pt").info.family == "stylegan3-r"
