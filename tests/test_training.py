@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from explorer.engine import load_model
+from explorer.engine.model import Model
 from explorer.training import loop, teacher
 from explorer.training import swd as swd_mod
 from explorer.training.loop import CHECKPOINT
@@ -131,6 +132,25 @@ def test_swd_command_seed_draws_other_sets(tmp_path, random_teacher):
     assert first == {**again, "seconds": first["seconds"]}
     assert (first["seed"], other["seed"]) == (0, 1)
     assert all(first[k] > 0 and other[k] > 0 and first[k] != other[k] for k in ("swd64", "swd32", "swd16"))
+
+
+def test_measured_models_render_in_small_chunks_with_the_same_images(monkeypatch):
+    """A measurement's batch is synthesized SYNTHESIS_CHUNK images at a time (peak memory) and comes
+    out as one call would have drawn it."""
+    path = Path(__file__).parents[1] / "assets" / "progan-faces-64.pt"
+    calls = []
+    synthesize = Model.synthesize
+    monkeypatch.setattr(Model, "synthesize", lambda self, ws, **kw: calls.append(len(ws)) or synthesize(self, ws, **kw))
+    monkeypatch.setattr(swd_mod, "SYNTHESIS_CHUNK", 4)
+    images = next(swd_mod.generator_batches(str(path), batch_size=10, seed=3))
+    assert calls == [4, 4, 2]
+
+    model = load_model(path)
+    z = torch.randn([10, model.info.z_dim], generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        whole = synthesize(model, model.map(z)).clamp(-1, 1)
+    assert images.shape == (10, 3, 64, 64)
+    torch.testing.assert_close(images, whole, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("family", sorted(TINY))
