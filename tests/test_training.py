@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from explorer.engine import load_model
-from explorer.engine.model import Model
+from explorer.engine import Model, load_model
 from explorer.training import loop, teacher
 from explorer.training import swd as swd_mod
 from explorer.training.loop import CHECKPOINT
