@@ -135,14 +135,24 @@ def test_swd_command_seed_draws_other_sets(tmp_path, random_teacher):
 
 def test_measured_models_render_in_small_chunks_with_the_same_images(monkeypatch):
     """A measurement's batch is synthesized SYNTHESIS_CHUNK images at a time (peak memory) and comes
-    out as one call would have drawn it."""
+    out as one call would have drawn it; every call draws other noise (a repeated noise seed would give
+    StyleGAN (1) and 2 the same noise every chunk)."""
     path = Path(__file__).parents[1] / "assets" / "progan-faces-64.pt"
-    calls = []
+    calls, noise_seeds = [], []
     synthesize = Model.synthesize
-    monkeypatch.setattr(Model, "synthesize", lambda self, ws, **kw: calls.append(len(ws)) or synthesize(self, ws, **kw))
+
+    def recording(self, ws, **kw):
+        calls.append(len(ws))
+        noise_seeds.append(kw.get("noise_seed"))
+        return synthesize(self, ws, **kw)
+
+    monkeypatch.setattr(Model, "synthesize", recording)
     monkeypatch.setattr(swd_mod, "SYNTHESIS_CHUNK", 4)
-    images = next(swd_mod.generator_batches(str(path), batch_size=10, seed=3))
+    batches = swd_mod.generator_batches(str(path), batch_size=10, seed=3)
+    images = next(batches)
     assert calls == [4, 4, 2]
+    next(batches)
+    assert None not in noise_seeds and len(set(noise_seeds)) == 6, noise_seeds
 
     model = load_model(path)
     z = torch.randn([10, model.info.z_dim], generator=torch.Generator().manual_seed(3))
