@@ -398,8 +398,8 @@ def test_a_discriminator_saved_without_its_constant_filters_still_loads():
 
 
 def _resume_committed(run: str, module: str, out: Path):
-    """One more step of the committed run `training-state/<run>` in `out`: the trainer, and the saved run
-    settings and progress before it."""
+    """One more step of the committed run `training-state/<run>` in `out`: the trainer, the saved run
+    settings before it and the images seen after it."""
     shutil.copytree(Path(__file__).parents[1] / "training-state" / run, out, dirs_exist_ok=True)
     before = torch.load(out / CHECKPOINT, weights_only=True)
     seen = before["progress"]["images_seen"]
@@ -407,14 +407,14 @@ def _resume_committed(run: str, module: str, out: Path):
                              "--log-seconds", "1e9", "--snapshot-kimg", "0"])
     after = torch.load(out / CHECKPOINT, weights_only=True)
     assert after["progress"]["images_seen"] == seen + 16 and after["progress"]["step"] == before["progress"]["step"] + 1
-    return trainer, json.loads(before["args"])
+    return trainer, json.loads(before["args"]), seen + 16
 
 
 def test_the_committed_progan_state_resumes(tmp_path, random_teacher):
     """training-state/progan-64 is where the next session goes on: a resume takes one more step of that run,
     at full size with its fresh D's settings (the rates it was last run at), and the export still names the
     training before it."""
-    trainer, args = _resume_committed("progan-64", "progan", tmp_path)
+    trainer, args, _ = _resume_committed("progan-64", "progan", tmp_path)
     assert trainer.lod == 0 and trainer.ema_rampup is None
     assert args["lr"] != args["lr_d"]  # both rates were set apart from the defaults: a resume must keep them
     assert [g["lr"] for g in trainer.opt_G.param_groups] == [args["lr"]]
@@ -426,17 +426,16 @@ def test_the_committed_progan_state_resumes(tmp_path, random_teacher):
 def test_the_committed_stylegan2_state_resumes(tmp_path, random_teacher):
     """training-state/sg2-64 goes on at the settings it was last run at: no style mixing (what took it from 17.8
     to 8.8) and the halved rate, not the trainer's defaults; the export counts the whole run's images."""
-    trainer, args = _resume_committed("sg2-64", "stylegan2", tmp_path)
+    trainer, args, seen = _resume_committed("sg2-64", "stylegan2", tmp_path)
     assert (args["mixing"], args["lr"], args["ema_kimg"]) == (0.0, 0.0005, 20.0)
     assert trainer.mixing == 0.0 and {g["lr"] for g in trainer.opt_G.param_groups} == {0.0005}
-    seen = torch.load(tmp_path / CHECKPOINT, weights_only=True)["progress"]["images_seen"]
     assert seen > 500_000 and f"{seen / 1000:.0f} kimg" in load_model(tmp_path / "G_ema.pt").info.notes[0]
 
 
 def test_the_committed_stylegan3r_state_resumes(tmp_path, random_teacher):
     """training-state/sg3r-64 goes on as the -R run it was started as: the small -R generator (1x1 convs,
     radial filters, channels doubled to 128) and D's input blur fading out over 100 kimg."""
-    trainer, args = _resume_committed("sg3r-64", "stylegan3", tmp_path)
+    trainer, args, _ = _resume_committed("sg3r-64", "stylegan3", tmp_path)
     assert trainer.family == "stylegan3-r" and args["num_layers"] == 6 and args["channel_max"] == 64
     assert trainer.config["conv_kernel"] == 1 and trainer.config["channel_max"] == 128
     assert (trainer.blur_sigma, trainer.blur_kimg) == (2.5, 100)  # 10 px per 256 px, over 200 kimg x batch / 32
