@@ -183,7 +183,8 @@ def test_trained_models_ship_first_load_and_fit_the_size_limit():
         request = RenderRequest.from_dict(entry.start)
         start = render(model, request).image
         others = [render(model, replace(request, seeds=[(seed, 1.0)])).image.mean() for seed in range(16)]
-        assert start.mean() > np.median(others), "the first picture is chosen to be a clear face, not a dark one"
+        # Picked by eye for a clear face; this guards only against a dark one (the lower quarter of seeds 0-15).
+        assert start.mean() > np.percentile(others, 25), "the first picture is a dark one"
 
 
 # -- the worker --------------------------------------------------------------------------------------

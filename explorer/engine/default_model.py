@@ -38,7 +38,7 @@ TRAINED = (
     ("StyleGAN2 faces, 64 px (trained)", "stylegan2-faces-64.pt", {"seeds": [[8, 1.0]], "truncation_psi": 0.7}),
     ("StyleGAN3-T faces, 64 px (trained)", "stylegan3t-faces-64.pt", {"seeds": [[12, 1.0]], "truncation_psi": 0.7}),
     ("StyleGAN3-R faces, 64 px (trained)", "stylegan3r-faces-64.pt", {"seeds": [[14, 1.0]], "truncation_psi": 0.7}),
-    ("StyleGAN1 faces, 64 px (trained)", "stylegan1-faces-64.pt", {"seeds": [[8, 1.0]], "truncation_psi": 0.7}),
+    ("StyleGAN1 faces, 64 px (trained)", "stylegan1-faces-64.pt", {"seeds": [[20, 1.0]], "truncation_psi": 0.7}),
     ("ProGAN faces, 64 px (trained)", "progan-faces-64.pt", {"seeds": [[2, 1.0]]}),
 )
 
