@@ -433,12 +433,14 @@ def test_the_committed_stylegan2_state_resumes(tmp_path, random_teacher):
 
 
 def test_the_committed_stylegan1_state_resumes(tmp_path, random_teacher):
-    """training-state/sg1-64 goes on as the run it was started as: no style mixing (what took it from 13.7 to
-    7.5) and lazy R1, not the trainer's defaults (mixing 0.9, R1 every step), past the shipped 363 kimg export."""
+    """training-state/sg1-64 goes on as the run it was last run as: no style mixing (what took it from 13.7 to
+    7.5), lazy R1 at 4x the StyleGAN2 weight (what took it on to 6.9), half the rate and twice the EMA half-life,
+    not the trainer's defaults (mixing 0.9, R1 every step), past the shipped 594 kimg export."""
     trainer, args, seen = _resume_committed("sg1-64", "stylegan1", tmp_path)
-    assert (args["mixing"], args["r1_interval"]) == (0.0, 16)
-    assert (trainer.mixing, trainer.r1_interval) == (0.0, 16)
-    assert seen > 400_000 and f"{seen / 1000:.0f} kimg" in load_model(tmp_path / "G_ema.pt").info.notes[0]
+    assert (args["mixing"], args["r1_interval"], args["r1_gamma"]) == (0.0, 16, 0.2)
+    assert (args["lr"], args["ema_kimg"]) == (0.001, 10.0)
+    assert (trainer.mixing, trainer.r1_interval, trainer.r1_gamma) == (0.0, 16, 0.2)
+    assert seen > 600_000 and f"{seen / 1000:.0f} kimg" in load_model(tmp_path / "G_ema.pt").info.notes[0]
 
 
 def test_the_committed_stylegan3r_state_resumes(tmp_path, random_teacher):
