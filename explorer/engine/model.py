@@ -6,6 +6,7 @@ the network came from.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -45,6 +46,18 @@ class ModelInfo:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@contextlib.contextmanager
+def _exact_float32():
+    """cuDNN runs float32 convolutions in TF32 on Ampere and later GPUs by default (10-bit mantissas: images off
+    by about 1e-2 of their spread); float32 asked for is float32."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def _as_tensor(x, device: torch.device, dtype=torch.float32) -> torch.Tensor:
@@ -127,6 +140,7 @@ class Model:
         noise: Sequence | None = None,
         input_transform=None,
         noise_seed: int = 0,
+        force_fp32: bool = False,
     ) -> torch.Tensor:
         """ws [N, num_ws, w_dim] -> image [N, 3, H, W] float32, about [-1, 1].
 
@@ -137,6 +151,8 @@ class Model:
                 an entry of None uses `noise_mode` for that layer.
             input_transform: StyleGAN3 only: the 3x3 matrix a user sets; the network gets its inverse.
             noise_seed: the seed of 'random' noise.
+            force_fp32: on CUDA, run in float32 throughout: the layers the config runs in fp16
+                too, and without TF32 (the CPU always is float32).
         """
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"unknown noise mode {noise_mode!r}: use one of {', '.join(NOISE_MODES)}")
@@ -156,8 +172,10 @@ class Model:
         generator = None
         if noise_mode == "random":
             generator = torch.Generator(device=self.device).manual_seed(int(noise_seed))
-        return self.generator.synthesis(ws, noise_mode=noise_mode, noise=noise, generator=generator,
-                                        transform=transform)
+        exact = force_fp32 and self.device.type == "cuda"
+        with _exact_float32() if exact else contextlib.nullcontext():
+            return self.generator.synthesis(ws, noise_mode=noise_mode, noise=noise, generator=generator,
+                                            transform=transform, force_fp32=force_fp32)
 
 
 def load_model(

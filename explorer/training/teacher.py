@@ -101,7 +101,7 @@ class FaceStream:
         if RESOLUTION % resolution:
             raise ValueError(f"resolution must divide {RESOLUTION}, not {resolution}")
         self.batch_size, self.resolution, self.device = batch_size, resolution, torch.device(device)
-        self.teacher = teacher if teacher is not None else load_teacher(device=device)
+        self.teacher = (teacher if teacher is not None else load_teacher()).to(self.device)
         self.gen = torch.Generator().manual_seed(seed)
 
     @torch.no_grad()
