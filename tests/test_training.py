@@ -302,11 +302,21 @@ def test_a_paused_trainer_does_not_count_the_pause():
     assert (progress.seconds, progress.gpu_seconds) == (8.0, 5.0)
 
 
+def _tensors(obj):
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, dict | list | tuple):
+        for v in obj.values() if isinstance(obj, dict) else obj:
+            yield from _tensors(v)
+
+
 @pytest.mark.cuda
 @pytest.mark.parametrize("family", ["stylegan2", "stylegan3-t", "progan"])
 def test_a_run_trains_on_the_gpu_and_resumes_on_the_cpu(family, tmp_path, random_teacher):
     trainer = _train(family, tmp_path, 0.008, more=("--device", "cuda"))
     assert trainer.device.type == "cuda"
+    saved = torch.load(tmp_path / CHECKPOINT, weights_only=True)["trainer"]  # opens on a CPU-only machine too
+    assert {t.device.type for t in _tensors(saved)} == {"cpu"}
     trainer = _train(family, tmp_path, 0.016, resume=True)  # --device defaults to cpu
     assert trainer.device.type == "cpu"
     progress = torch.load(tmp_path / CHECKPOINT, weights_only=True)["progress"]
@@ -402,12 +412,13 @@ def _resume_committed(run: str, module: str, out: Path):
     settings before it and the images seen after it."""
     shutil.copytree(Path(__file__).parents[1] / "training-state" / run, out, dirs_exist_ok=True)
     before = torch.load(out / CHECKPOINT, weights_only=True)
-    seen = before["progress"]["images_seen"]
-    trainer = _main(module, ["--out", str(out), "--kimg", str((seen + 16) / 1000), "--resume",
+    seen, args = before["progress"]["images_seen"], json.loads(before["args"])
+    trainer = _main(module, ["--out", str(out), "--kimg", str((seen + args["batch"]) / 1000), "--resume",
                              "--log-seconds", "1e9", "--snapshot-kimg", "0"])
     after = torch.load(out / CHECKPOINT, weights_only=True)
-    assert after["progress"]["images_seen"] == seen + 16 and after["progress"]["step"] == before["progress"]["step"] + 1
-    return trainer, json.loads(before["args"]), seen + 16
+    assert after["progress"]["images_seen"] == seen + args["batch"]
+    assert after["progress"]["step"] == before["progress"]["step"] + 1
+    return trainer, args, seen + args["batch"]
 
 
 def test_the_committed_progan_state_resumes(tmp_path, random_teacher):
@@ -451,3 +462,12 @@ def test_the_committed_stylegan3r_state_resumes(tmp_path, random_teacher):
     assert trainer.config["conv_kernel"] == 1 and trainer.config["channel_max"] == 128
     assert (trainer.blur_sigma, trainer.blur_kimg) == (2.5, 100)  # 10 px per 256 px, over 200 kimg x batch / 32
     assert load_model(tmp_path / "G_ema.pt").info.family == "stylegan3-r"
+
+
+def test_the_committed_wide_stylegan3t_state_resumes(tmp_path, random_teacher):
+    """training-state/sg3t-64-wide, trained on a GPU, goes on on the CPU too, as the wider -T run it was started
+    as (8 layers, channel base 2048, batch 32), and its export still counts the GPU time."""
+    trainer, args, _ = _resume_committed("sg3t-64-wide", "stylegan3", tmp_path)
+    assert trainer.family == "stylegan3-t" and trainer.device.type == "cpu"
+    assert (args["num_layers"], args["channel_base"], args["channel_max"], args["batch"]) == (8, 2048, 128, 32)
+    assert "0.4 GPU hours" in load_model(tmp_path / "G_ema.pt").info.notes[0]

@@ -229,9 +229,21 @@ def init_generator(trainer, path: Path, progress: Progress) -> None:
     progress.earlier = list(ckpt.notes)
 
 
+def on_cpu(obj):
+    """A nested state (dicts, lists, tensors) with every tensor on the CPU: a checkpoint written on a GPU then
+    opens with a plain torch.load on a machine without one."""
+    if isinstance(obj, torch.Tensor):
+        return obj.cpu()
+    if isinstance(obj, dict):
+        return {k: on_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(on_cpu(v) for v in obj)
+    return obj
+
+
 def save_checkpoint(out: Path, trainer, progress: Progress, stream: FaceStream, args: dict) -> None:
     atomic_save({
-        "trainer": trainer.state_dict(),
+        "trainer": on_cpu(trainer.state_dict()),
         "progress": progress.state_dict(),
         "stream": stream.state_dict(),
         "torch_rng": torch.get_rng_state(),
