@@ -436,11 +436,13 @@ def test_the_committed_progan_state_resumes(tmp_path, random_teacher):
 
 def test_the_committed_stylegan2_state_resumes(tmp_path, random_teacher):
     """training-state/sg2-64 goes on at the settings it was last run at: no style mixing (what took it from 17.8
-    to 8.3) and the rate cut to an eighth, not the trainer's defaults; the export counts the whole run's images."""
+    to 8.3), R1 at 4x its default weight and the rate cut to a sixteenth (what took it on to 7.5), not the
+    trainer's defaults; the export counts the whole run's images."""
     trainer, args, seen = _resume_committed("sg2-64", "stylegan2", tmp_path)
-    assert (args["mixing"], args["lr"], args["ema_kimg"]) == (0.0, 0.00025, 40.0)
-    assert trainer.mixing == 0.0 and {g["lr"] for g in trainer.opt_G.param_groups} == {0.00025}
-    assert seen > 1_100_000 and f"{seen / 1000:.0f} kimg" in load_model(tmp_path / "G_ema.pt").info.notes[0]
+    assert (args["mixing"], args["r1_gamma"], args["lr"], args["ema_kimg"]) == (0.0, 0.2, 0.000125, 40.0)
+    assert trainer.mixing == 0.0 and {g["lr"] for g in trainer.opt_G.param_groups} == {0.000125}
+    assert trainer.r1_gamma == 0.2
+    assert seen > 1_500_000 and f"{seen / 1000:.0f} kimg" in load_model(tmp_path / "G_ema.pt").info.notes[0]
 
 
 def test_the_committed_stylegan1_state_resumes(tmp_path, random_teacher):
