@@ -440,8 +440,8 @@ def test_the_committed_stylegan2_state_resumes(tmp_path, random_teacher):
     trainer's defaults; the export counts the whole run's images."""
     trainer, args, seen = _resume_committed("sg2-64", "stylegan2", tmp_path)
     assert (args["mixing"], args["r1_gamma"], args["lr"], args["ema_kimg"]) == (0.0, 0.2, 0.000125, 40.0)
-    assert trainer.mixing == 0.0 and {g["lr"] for g in trainer.opt_G.param_groups} == {0.000125}
-    assert trainer.r1_gamma == 0.2
+    assert (trainer.mixing, trainer.r1_gamma) == (0.0, 0.2)
+    assert {g["lr"] for g in trainer.opt_G.param_groups} == {0.000125}
     assert seen > 1_500_000 and f"{seen / 1000:.0f} kimg" in load_model(tmp_path / "G_ema.pt").info.notes[0]
 
 
